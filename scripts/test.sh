@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: lint, type-check, unit and integration tests against the real local stack.
+# Brings up the stack services that are not running and stops exactly those afterwards.
+set -euo pipefail
+# shellcheck source=scripts/bootstrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+cd "$SLUICE_ROOT"
+
+started=()
+for s in kafka postgres s3; do
+  if ! scripts/stack.sh status 2>/dev/null | grep -q "^$s *up"; then started+=("$s"); fi
+done
+cleanup() {
+  if [ ${#started[@]} -gt 0 ]; then scripts/stack.sh down "${started[@]}" || true; fi
+}
+trap cleanup EXIT
+if [ ${#started[@]} -gt 0 ]; then scripts/stack.sh up "${started[@]}"; fi
+eval "$(scripts/stack.sh env)"
+
+mkdir -p .sluice
+npm test --silent -- "$@" 2>&1 | grep -v 'nodedir' | tee .sluice/test-output.log
+status=${PIPESTATUS[0]}
+# one plain closing line, whatever the reporter printed
+summary="$(grep -E '^# \{ total:' .sluice/test-output.log | tail -n1 || true)"
+if [ -n "$summary" ]; then
+  pass="$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")"; fail="$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")"
+  echo "${pass:-0} passed, ${fail:-0} failed"
+fi
+exit "$status"
