@@ -1,0 +1,16 @@
+import type { KafkaMessage } from '../src/kafka/types.ts'
+import { compose } from '../src/pipeline/stage.ts'
+import { eventCopyRow } from '../src/sinks/timescale/event-sink.ts'
+import { decodeJson } from '../src/stages/decode-json.ts'
+import { validateEnvelope } from '../src/stages/validate-envelope.ts'
+
+const stage = compose(decodeJson({ maxBytes: 1 << 20 }), validateEnvelope())
+
+/**
+ * A Kafka value as the exact COPY line sluice's sink writes for it, so that the psql \copy
+ * baseline loads the same rows into the same schema.
+ */
+export function normalizeRecordToCopyLine (value: Buffer, topic: string, partition: number, offset: number): string {
+  const origin = { topic, partition, offset, key: null, value, timestamp: 0, headers: undefined, size: value.length } satisfies KafkaMessage
+  return eventCopyRow(stage.run(value, origin), origin)
+}

@@ -1,0 +1,125 @@
+// The demo behind scripts/demo.sh: topic, worker, sample workload, report.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, openSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { ensureTopics } from '../src/kafka/admin.ts'
+import { RdkafkaProducer } from '../src/kafka/producer.ts'
+import { sampleEvents } from '../src/workload/seed-mix.ts'
+
+const env = process.env
+const brokers = need('SLUICE_KAFKA_BROKERS')
+const pgUrl = need('SLUICE_PG_URL')
+const topic = env.SLUICE_DEMO_TOPIC ?? 'entity-events'
+const count = Number(env.SLUICE_DEMO_EVENTS ?? 20000)
+const port = Number(env.SLUICE_HTTP_PORT ?? 8080)
+const source = env.SLUICE_KAFKA_SOURCE ?? 'rdkafka'
+
+function need (name: string): string {
+  const v = env[name]
+  if (v === undefined || v === '') throw new Error(`${name} is not set: run scripts/demo.sh (it sets up the stack and its settings)`)
+  return v
+}
+
+function say (line = ''): void { process.stdout.write(line + '\n') }
+
+async function main (): Promise<void> {
+  const runStart = new Date()
+  await ensureTopics(brokers, [{ name: topic, partitions: 6 }])
+  say(`topic ${topic}: 6 partitions on ${brokers}`)
+
+  mkdirSync('.sluice', { recursive: true })
+  const logFile = '.sluice/demo-worker.log'
+  const out = openSync(logFile, 'a')
+  const worker = spawn(process.execPath, ['src/main.ts'], {
+    env: { ...env, SLUICE_TOPICS: topic, SLUICE_HTTP_PORT: String(port), SLUICE_KAFKA_SOURCE: source },
+    stdio: ['ignore', out, out]
+  })
+  const exited = once(worker, 'exit')
+  say(`worker pid ${worker.pid} (source ${source}), log ${logFile}, API http://127.0.0.1:${port}`)
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true, 60_000, 'the worker to become ready', logFile)
+
+  const producer = new RdkafkaProducer({ brokers, clientId: 'sluice-demo' })
+  await producer.connect()
+  let produced = 0
+  let poison = 0
+  let duplicates = 0
+  const started = performance.now()
+  let batch = []
+  for (const r of sampleEvents({ count, seed: Date.now() & 0xffff, duplicateRatio: 0.01, poisonEvery: 1000, startMs: Date.now() - count * 10 })) {
+    batch.push({ topic, key: r.key, value: r.value })
+    produced++
+    if (r.poison !== null) poison++
+    if (r.duplicate) duplicates++
+    if (batch.length === 5000) { await producer.produceBatch(batch); batch = [] }
+  }
+  if (batch.length > 0) await producer.produceBatch(batch)
+  await producer.close()
+  say(`produced ${produced} messages (${duplicates} producer duplicates, ${poison} poison) in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 2 })
+  const high = await highWatermarkSum(port)
+  await waitFor(async () => {
+    const r = await pool.query('SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM sluice_offsets WHERE topic = $1', [topic])
+    return Number(r.rows[0].n) >= high
+  }, 300_000, 'every message to be stored or dead-lettered', logFile)
+  const seconds = (performance.now() - started) / 1000
+
+  const byType = await pool.query(
+    'SELECT event_type, count(*)::int AS n FROM entity_event_logs WHERE source_topic = $1 AND ingested_at >= $2 GROUP BY 1 ORDER BY 2 DESC, 1', [topic, runStart])
+  const dlq = await pool.query(
+    `SELECT error_code, count(*)::int AS n, min(stage) AS stage, min(left(error_message, 90)) AS example
+     FROM sluice_dlq WHERE source_topic = $1 AND dead_lettered_at >= $2 GROUP BY 1 ORDER BY 2 DESC`, [topic, runStart])
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  await pool.end()
+
+  let stored = 0
+  say('\nrows stored by event type (this run)')
+  for (const r of byType.rows) { say(`  ${String(r.event_type).padEnd(26)} ${String(r.n).padStart(8)}`); stored += r.n }
+  say(`  ${'total'.padEnd(26)} ${String(stored).padStart(8)}`)
+  say('\ndead-lettered (this run)')
+  if (dlq.rows.length === 0) say('  none')
+  for (const r of dlq.rows) say(`  ${String(r.error_code).padEnd(24)} ${String(r.n).padStart(4)}  [${r.stage}] ${r.example}`)
+  say(`\nduplicates dropped: ${metricSum(metrics, 'sluice_duplicates_dropped_total')}`)
+  say(`throughput: ${(produced / seconds).toFixed(0)} messages/s end to end (${produced} in ${seconds.toFixed(1)} s, produce included)`)
+  say('\nwhere to look next')
+  say(`  psql "${pgUrl.replace(/:[^:@/]+@/, ':***@')}" -c "SELECT * FROM event_counts_hourly ORDER BY hour DESC LIMIT 20"`)
+  say(`  curl -s http://127.0.0.1:${port}/metrics | grep ^sluice_`)
+  say(`  curl -s http://127.0.0.1:${port}/admin/status`)
+  say('  scripts/stack.sh down   # stop the stack')
+
+  worker.kill('SIGTERM')
+  const [code] = await exited
+  say(`\nworker stopped (exit ${code})`)
+  if (code !== 0) process.exitCode = 1
+}
+
+async function highWatermarkSum (httpPort: number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const status = await (await fetch(`http://127.0.0.1:${httpPort}/admin/status`)).json() as { partitions: Array<{ topic: string, highWatermark: number | null }> }
+    const parts = status.partitions.filter((p) => p.topic === topic)
+    if (parts.length === 6 && parts.every((p) => p.highWatermark !== null)) return parts.reduce((s, p) => s + (p.highWatermark as number), 0)
+    await sleep(200)
+  }
+  throw new Error('the worker did not report the topic\'s high watermarks')
+}
+
+function metricSum (text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop())
+  return sum
+}
+
+async function waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string, logFile: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; see ${logFile}`)
+    await sleep(100)
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`demo failed: ${err.message}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,105 @@
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import pg from 'pg'
+import type { Logger } from 'pino'
+import { adminRoutes } from './api/admin.ts'
+import { healthRoutes } from './api/health.ts'
+import { metricsRoutes } from './api/metrics.ts'
+import { ensureTopics } from './kafka/admin.ts'
+import { RdkafkaProducer } from './kafka/producer.ts'
+import type { Source } from './kafka/types.ts'
+import { SluiceMetrics } from './metrics/metrics.ts'
+import type { PipelineDefinition } from './pipeline/definition.ts'
+import { PipelineRunner } from './pipeline/runner.ts'
+import { DlqPublisher } from './sinks/dlq/dlq-topic.ts'
+import { migrate, quoteIdent } from './sinks/timescale/migrate.ts'
+import type { MigrateResult } from './sinks/timescale/migrate.ts'
+
+export interface AppOptions {
+  logger: Logger
+  brokers: string
+  group: string
+  clientId: string
+  source: Source
+  pgUrl: string
+  pgSchema: string
+  pgPoolSize: number
+  sqlDir: string
+  /** topic -> pipeline */
+  pipelines: ReadonlyMap<string, PipelineDefinition<unknown>>
+  dlqTopicSuffix: string
+  batch: { maxRows: number, maxBytes: number, lingerMs: number }
+  inflight: { maxMessages: number, maxBytes: number, lowRatio: number }
+  retry: { baseMs: number, maxMs: number }
+  flushConcurrency: number
+}
+
+export interface App {
+  http: FastifyInstance
+  runner: PipelineRunner
+  pool: pg.Pool
+  metrics: SluiceMetrics
+  migrations: MigrateResult
+  close (graceMs: number): Promise<boolean>
+}
+
+/** Wiring only: pool, migrations, DLQ producer, runner, HTTP API. */
+export async function buildApp (o: AppOptions): Promise<App> {
+  const pool = new pg.Pool({
+    connectionString: o.pgUrl,
+    max: o.pgPoolSize,
+    options: `-c search_path=${quoteIdent(o.pgSchema)},public`,
+    application_name: `sluice:${o.clientId}`
+  })
+  pool.on('error', (err) => o.logger.warn({ err }, 'idle PostgreSQL connection failed'))
+  let producer: RdkafkaProducer | null = null
+  try {
+    const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
+    o.logger.info(migrations, 'schema ready')
+
+    const topics = [...o.pipelines.keys()]
+    await ensureTopics(o.brokers, topics.map((t) => ({ name: t + o.dlqTopicSuffix, partitions: 1 })))
+    producer = new RdkafkaProducer({ brokers: o.brokers, clientId: `${o.clientId}-dlq` })
+    await producer.connect()
+
+    const metrics = new SluiceMetrics()
+    const runner = new PipelineRunner({
+      source: o.source,
+      pool,
+      group: o.group,
+      pipelines: o.pipelines,
+      dlq: new DlqPublisher(producer, o.dlqTopicSuffix),
+      metrics,
+      logger: o.logger.child({ component: 'runner' }),
+      batch: o.batch,
+      inflight: o.inflight,
+      retry: o.retry,
+      flushConcurrency: o.flushConcurrency
+    })
+
+    const http = Fastify({ loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true })
+    await http.register(healthRoutes, { runner, pool })
+    await http.register(metricsRoutes, { runner, metrics })
+    await http.register(adminRoutes, { runner })
+
+    const dlqProducer = producer
+    return {
+      http,
+      runner,
+      pool,
+      metrics,
+      migrations,
+      async close (graceMs: number): Promise<boolean> {
+        const clean = await runner.stop(graceMs)
+        await http.close()
+        await dlqProducer.close()
+        await pool.end()
+        return clean
+      }
+    }
+  } catch (err) {
+    await producer?.close().catch(() => {})
+    await pool.end().catch(() => {})
+    throw err
+  }
+}

@@ -1,0 +1,134 @@
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
+import { Ajv } from 'ajv'
+import { SluiceError } from '../errors.ts'
+
+/**
+ * The worker's configuration: the only module that reads the environment. Validated once at
+ * start-up (ajv, with types coerced from the environment's strings), then frozen. Every
+ * variable is documented in the README; a bad value stops the worker with SLUICE_ERR_CONFIG.
+ */
+export interface Config {
+  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number }
+  /** topic -> pipeline name (a module in pipelines/) */
+  pipelines: ReadonlyMap<string, string>
+  pg: { url: string, schema: string, poolSize: number }
+  batch: { maxRows: number, maxBytes: number, lingerMs: number }
+  inflight: { maxMessages: number, maxBytes: number, lowRatio: number }
+  retry: { baseMs: number, maxMs: number }
+  flushConcurrency: number
+  maxEventBytes: number
+  dlqTopicSuffix: string
+  http: { host: string, port: number }
+  shutdownGraceMs: number
+  logLevel: string
+  sqlDir: string
+  pipelinesDir: string
+  schemasDir: string
+}
+
+/** variable -> [JSON Schema, default]; the schema decides coercion and bounds */
+const VARS = {
+  SLUICE_KAFKA_BROKERS: [{ type: 'string', minLength: 1 }, undefined],
+  SLUICE_KAFKA_SOURCE: [{ enum: ['rdkafka', 'platformatic'] }, 'rdkafka'],
+  SLUICE_KAFKA_GROUP: [{ type: 'string', minLength: 1 }, 'sluice'],
+  SLUICE_CLIENT_ID: [{ type: 'string', minLength: 1 }, `sluice-${hostname()}-${process.pid}`],
+  SLUICE_FETCH_BATCH: [{ type: 'integer', minimum: 1, maximum: 100000 }, 2000],
+  SLUICE_TOPICS: [{ type: 'string' }, ''],
+  SLUICE_PIPELINES: [{ type: 'string' }, ''],
+  SLUICE_PG_URL: [{ type: 'string', minLength: 1 }, undefined],
+  SLUICE_PG_SCHEMA: [{ type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' }, 'public'],
+  SLUICE_PG_POOL_SIZE: [{ type: 'integer', minimum: 1, maximum: 100 }, 8],
+  SLUICE_BATCH_MAX_ROWS: [{ type: 'integer', minimum: 1 }, 5000],
+  SLUICE_BATCH_MAX_BYTES: [{ type: 'integer', minimum: 1024 }, 4 * 1024 * 1024],
+  SLUICE_BATCH_LINGER_MS: [{ type: 'integer', minimum: 0, maximum: 60000 }, 50],
+  SLUICE_INFLIGHT_MAX_MESSAGES: [{ type: 'integer', minimum: 1 }, 50000],
+  SLUICE_INFLIGHT_MAX_BYTES: [{ type: 'integer', minimum: 1024 }, 64 * 1024 * 1024],
+  SLUICE_INFLIGHT_LOW_RATIO: [{ type: 'number', exclusiveMinimum: 0, maximum: 1 }, 0.5],
+  SLUICE_RETRY_BASE_MS: [{ type: 'integer', minimum: 1 }, 100],
+  SLUICE_RETRY_MAX_MS: [{ type: 'integer', minimum: 1 }, 10000],
+  SLUICE_FLUSH_CONCURRENCY: [{ type: 'integer', minimum: 1, maximum: 64 }, 3],
+  SLUICE_MAX_EVENT_BYTES: [{ type: 'integer', minimum: 64 }, 1024 * 1024],
+  SLUICE_DLQ_SUFFIX: [{ type: 'string', minLength: 1 }, '.dlq'],
+  SLUICE_HTTP_HOST: [{ type: 'string', minLength: 1 }, '127.0.0.1'],
+  SLUICE_HTTP_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, 8080],
+  SLUICE_SHUTDOWN_GRACE_MS: [{ type: 'integer', minimum: 0 }, 30000],
+  SLUICE_LOG_LEVEL: [{ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, 'info'],
+  SLUICE_SQL_DIR: [{ type: 'string', minLength: 1 }, 'sql'],
+  SLUICE_PIPELINES_DIR: [{ type: 'string', minLength: 1 }, 'pipelines'],
+  SLUICE_SCHEMAS_DIR: [{ type: 'string', minLength: 1 }, 'pipelines/schemas']
+} as const
+
+type VarName = keyof typeof VARS
+type Raw = Record<VarName, any>
+
+const schema = {
+  type: 'object',
+  required: ['SLUICE_KAFKA_BROKERS', 'SLUICE_PG_URL'],
+  properties: Object.fromEntries(Object.entries(VARS).map(([k, [s, d]]) => [k, d === undefined ? s : { ...s, default: d }]))
+}
+const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile<Raw>(schema)
+
+/** Variable names sluice reads, for the README check and `--help`. */
+export const configVariables: readonly string[] = Object.keys(VARS)
+
+/** `entity-events:a,b;audit:c` (pipeline per topic list) plus SLUICE_TOPICS for the default pipeline */
+function parsePipelines (pipelines: string, topics: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const add = (pipeline: string, topic: string): void => {
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new SluiceError('SLUICE_ERR_CONFIG', `"${topic}" is not a valid Kafka topic name`)
+    if (!/^[a-z][a-z0-9-]*$/.test(pipeline)) throw new SluiceError('SLUICE_ERR_CONFIG', `"${pipeline}" is not a valid pipeline name (lowercase letters, digits, dashes)`)
+    const prev = out.get(topic)
+    if (prev !== undefined && prev !== pipeline) throw new SluiceError('SLUICE_ERR_CONFIG', `topic ${topic} is given to two pipelines (${prev}, ${pipeline})`)
+    out.set(topic, pipeline)
+  }
+  for (const entry of pipelines.split(';').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([^:]+):(.+)$/.exec(entry)
+    if (m === null) throw new SluiceError('SLUICE_ERR_CONFIG', `SLUICE_PIPELINES entry "${entry}" must look like pipeline:topic1,topic2`)
+    for (const t of (m[2] as string).split(',').map((s) => s.trim()).filter(Boolean)) add((m[1] as string).trim(), t)
+  }
+  for (const t of topics.split(',').map((s) => s.trim()).filter(Boolean)) add('entity-events', t)
+  return out
+}
+
+function deepFreeze<T> (o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o)
+    for (const v of Object.values(o)) deepFreeze(v)
+  }
+  return o
+}
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const raw: Record<string, unknown> = {}
+  for (const k of configVariables) if (env[k] !== undefined && env[k] !== '') raw[k] = env[k]
+  if (!validate(raw)) {
+    const why = (validate.errors ?? []).map((e) => {
+      const name = e.instancePath.slice(1) || String(e.params.missingProperty ?? '')
+      return `${name} ${e.message ?? 'is invalid'}${e.instancePath !== '' ? ` (got "${String(raw[e.instancePath.slice(1)])}")` : ''}`
+    }).join('; ')
+    throw new SluiceError('SLUICE_ERR_CONFIG', `invalid configuration: ${why}`)
+  }
+  const r = raw as Raw
+  const pipelines = parsePipelines(r.SLUICE_PIPELINES, r.SLUICE_TOPICS)
+  if (pipelines.size === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'no topic to consume: set SLUICE_TOPICS (default pipeline) or SLUICE_PIPELINES (pipeline:topic,...;...)')
+  if (r.SLUICE_RETRY_MAX_MS < r.SLUICE_RETRY_BASE_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_RETRY_MAX_MS must be at least SLUICE_RETRY_BASE_MS')
+  const config: Config = {
+    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH },
+    pipelines,
+    pg: { url: r.SLUICE_PG_URL, schema: r.SLUICE_PG_SCHEMA, poolSize: r.SLUICE_PG_POOL_SIZE },
+    batch: { maxRows: r.SLUICE_BATCH_MAX_ROWS, maxBytes: r.SLUICE_BATCH_MAX_BYTES, lingerMs: r.SLUICE_BATCH_LINGER_MS },
+    inflight: { maxMessages: r.SLUICE_INFLIGHT_MAX_MESSAGES, maxBytes: r.SLUICE_INFLIGHT_MAX_BYTES, lowRatio: r.SLUICE_INFLIGHT_LOW_RATIO },
+    retry: { baseMs: r.SLUICE_RETRY_BASE_MS, maxMs: r.SLUICE_RETRY_MAX_MS },
+    flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
+    maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
+    dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
+    http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },
+    shutdownGraceMs: r.SLUICE_SHUTDOWN_GRACE_MS,
+    logLevel: r.SLUICE_LOG_LEVEL,
+    sqlDir: resolve(r.SLUICE_SQL_DIR),
+    pipelinesDir: resolve(r.SLUICE_PIPELINES_DIR),
+    schemasDir: resolve(r.SLUICE_SCHEMAS_DIR)
+  }
+  return deepFreeze(config)
+}

@@ -1,0 +1,91 @@
+// Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
+// stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
+// Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { pino } from 'pino'
+import { buildApp } from './app.ts'
+import type { App } from './app.ts'
+import { loadConfig } from './config/config.ts'
+import type { Config } from './config/config.ts'
+import { SluiceError, errorMessage, isSluiceError } from './errors.ts'
+import { createSource } from './kafka/create-source.ts'
+import { backoffDelay } from './pipeline/backoff.ts'
+import { loadPipelines } from './pipeline/load-pipelines.ts'
+
+function oneLine (err: unknown): string {
+  return isSluiceError(err) ? `${err.code}: ${err.message}` : errorMessage(err)
+}
+
+let config: Readonly<Config>
+try {
+  config = loadConfig()
+} catch (err) {
+  process.stderr.write(`sluice: ${oneLine(err)}\n`)
+  process.exit(2)
+}
+
+const logger = pino({
+  level: config.logLevel,
+  base: { pid: process.pid, clientId: config.kafka.clientId },
+  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString'], censor: '[redacted]' }
+})
+
+let app: App | null = null
+let stopping = false
+
+async function stop (code: number, reason: string, err?: unknown): Promise<void> {
+  if (stopping) return
+  stopping = true
+  if (err !== undefined) logger.fatal({ err }, `stopping: ${oneLine(err)}`)
+  else logger.info({ reason, graceMs: config.shutdownGraceMs }, 'stopping')
+  let clean = true
+  if (app !== null) clean = await app.close(config.shutdownGraceMs).catch((e) => { logger.error({ err: e }, 'error while closing'); return false })
+  if (err !== undefined) process.stderr.write(`sluice: ${oneLine(err)}\n`)
+  logger.flush()
+  process.exit(code !== 0 ? code : clean ? 0 : 1)
+}
+
+process.once('SIGTERM', () => { stop(0, 'SIGTERM').catch(() => process.exit(1)) })
+process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
+
+async function start (): Promise<void> {
+  logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight }, 'starting sluice')
+  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir })
+  for (let attempt = 1; ; attempt++) {
+    try {
+      app = await buildApp({
+        logger,
+        brokers: config.kafka.brokers,
+        group: config.kafka.group,
+        clientId: config.kafka.clientId,
+        source: createSource(config, logger),
+        pgUrl: config.pg.url,
+        pgSchema: config.pg.schema,
+        pgPoolSize: config.pg.poolSize,
+        sqlDir: config.sqlDir,
+        pipelines,
+        dlqTopicSuffix: config.dlqTopicSuffix,
+        batch: config.batch,
+        inflight: config.inflight,
+        retry: config.retry,
+        flushConcurrency: config.flushConcurrency
+      })
+      break
+    } catch (err) {
+      // a database or broker that is still starting is waited for; anything else is fatal
+      if (!isSluiceError(err) || !err.transient || stopping) throw err
+      const delay = backoffDelay(attempt, config.retry.baseMs, config.retry.maxMs)
+      logger.warn({ code: err.code, attempt, delayMs: Math.round(delay), reason: err.message }, 'start-up failed, retrying')
+      await sleep(delay)
+    }
+  }
+  const running = app
+  running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
+  await running.http.listen({ host: config.http.host, port: config.http.port })
+  await running.runner.start()
+  logger.info({ http: `http://${config.http.host}:${config.http.port}` }, 'sluice is running')
+}
+
+start().catch(async (err) => {
+  await stop(2, 'start-up failed', err instanceof Error ? err : new SluiceError('SLUICE_ERR_CONFIG', String(err)))
+})

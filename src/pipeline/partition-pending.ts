@@ -1,0 +1,42 @@
+import type { KafkaMessage } from '../kafka/types.ts'
+import type { Sink, SinkBuffer } from '../sinks/sink.ts'
+import type { DlqEntry } from '../sinks/dlq/dlq-entry.ts'
+
+/** The records of one route of one partition, waiting for the next flush. */
+export interface RouteBuffer {
+  readonly pipeline: string
+  readonly route: string
+  readonly sink: Sink<unknown>
+  readonly buffer: SinkBuffer<unknown>
+}
+
+/** One partition's work between two flushes: routed records, dead letters, next offset. */
+export class PartitionPending {
+  readonly topic: string
+  readonly partition: number
+  readonly routes = new Map<string, RouteBuffer>()
+  readonly dlq: DlqEntry[] = []
+  nextOffset = -1
+  messages = 0
+  bytes = 0
+
+  constructor (topic: string, partition: number) {
+    this.topic = topic
+    this.partition = partition
+  }
+
+  add (pipeline: string, route: string, sink: Sink<unknown>, record: unknown, origin: KafkaMessage): void {
+    let rb = this.routes.get(route)
+    if (rb === undefined) { // a partition belongs to one pipeline, so its route names are unique
+      rb = { pipeline, route, sink, buffer: sink.createBuffer() }
+      this.routes.set(route, rb)
+    }
+    rb.buffer.add(record, origin)
+  }
+
+  consumed (origin: KafkaMessage): void {
+    this.nextOffset = origin.offset + 1
+    this.messages++
+    this.bytes += origin.size
+  }
+}

@@ -1,0 +1,218 @@
+import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import PQueue from 'p-queue'
+import type { Pool } from 'pg'
+import type { Logger } from 'pino'
+import { SluiceError, isSluiceError } from '../errors.ts'
+import type { KafkaMessage, Source, TopicPartition, TopicPartitionOffset } from '../kafka/types.ts'
+import { tpKey } from '../kafka/types.ts'
+import type { SluiceMetrics } from '../metrics/metrics.ts'
+import type { DlqPublisher } from '../sinks/dlq/dlq-topic.ts'
+import { classifyPgError } from '../sinks/timescale/pg-errors.ts'
+import { backoffDelay } from './backoff.ts'
+import type { PipelineDefinition } from './definition.ts'
+import { InflightBudget } from './inflight-budget.ts'
+import { Lane } from './lane.ts'
+import { loadOffsets } from './offset-store.ts'
+import { PartitionStates } from './partition-states.ts'
+import type { RunnerStatus } from './partition-states.ts'
+
+export interface RunnerOptions {
+  source: Source
+  pool: Pool
+  group: string
+  /** the pipeline that handles each topic */
+  pipelines: ReadonlyMap<string, PipelineDefinition<unknown>>
+  dlq: DlqPublisher | null
+  metrics: SluiceMetrics
+  logger: Logger
+  batch: { maxRows: number, maxBytes: number, lingerMs: number }
+  inflight: { maxMessages: number, maxBytes: number, lowRatio: number }
+  retry: { baseMs: number, maxMs: number }
+  flushConcurrency: number
+  /** how long a revocation waits for an in-flight batch before letting the partition go */
+  revokeTimeoutMs?: number
+}
+
+/**
+ * Runs pipelines over a source: every message is decoded, classified and buffered on the
+ * consuming tick (no promise per message); lanes write batches; offsets move only with the
+ * rows they cover. Emits 'fatal' (SluiceError) when the worker must stop.
+ */
+export class PipelineRunner extends EventEmitter {
+  readonly #o: RunnerOptions
+  readonly #lanes: Lane[]
+  readonly #budget: InflightBudget
+  readonly #parts: PartitionStates
+  #stopping = false
+  #abandon = false
+  #started = false
+
+  constructor (opts: RunnerOptions) {
+    super()
+    this.#o = opts
+    this.#parts = new PartitionStates(opts.source, opts.metrics)
+    this.#budget = new InflightBudget({
+      ...opts.inflight,
+      onHigh: () => {
+        opts.logger.warn({ messages: this.#budget.messages, bytes: this.#budget.bytes }, 'in-flight budget full: pausing partitions')
+        this.#parts.setBackpressure(true)
+      },
+      onLow: () => {
+        opts.logger.info({ messages: this.#budget.messages, bytes: this.#budget.bytes }, 'in-flight budget drained: resuming partitions')
+        this.#parts.setBackpressure(false)
+      }
+    })
+    const queue = new PQueue({ concurrency: opts.flushConcurrency })
+    this.#lanes = []
+    for (let i = 0; i < opts.flushConcurrency; i++) {
+      this.#lanes.push(new Lane({
+        pool: opts.pool,
+        group: opts.group,
+        queue,
+        dlq: opts.dlq,
+        metrics: opts.metrics,
+        budget: this.#budget,
+        logger: opts.logger.child({ lane: i }),
+        ...opts.batch,
+        retryBaseMs: opts.retry.baseMs,
+        retryMaxMs: opts.retry.maxMs,
+        owns: (key) => this.#parts.owns(key),
+        abandoned: () => this.#abandon,
+        onDurable: (offsets) => this.#durable(offsets),
+        onFatal: (err) => this.#fatal(err)
+      }))
+    }
+  }
+
+  get budget (): InflightBudget { return this.#budget }
+
+  async start (): Promise<void> {
+    this.#started = true
+    await this.#o.source.start({
+      onAssign: (tps) => this.#assign(tps),
+      onRevoke: (tps) => this.#revoke(tps),
+      onBatch: (messages) => this.#batch(messages),
+      onError: (err) => this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_KAFKA_FATAL', err.message, { cause: err }))
+    })
+  }
+
+  ready (): boolean {
+    return this.#started && !this.#stopping && this.#o.source.isReady()
+  }
+
+  pause (tps?: TopicPartition[]): void { this.#parts.adminPause(tps) }
+  resume (tps?: TopicPartition[]): void { this.#parts.adminResume(tps) }
+
+  async status (): Promise<RunnerStatus> {
+    return this.#parts.status(this.#budget)
+  }
+
+  /** Stops fetching, writes what was consumed, stores offsets. Resolves when done or abandoned. */
+  async stop (graceMs: number): Promise<boolean> {
+    if (this.#stopping) return false
+    this.#stopping = true
+    this.#parts.setStopping()
+    const drained = Promise.all(this.#lanes.map((l) => l.drain())).then(() => true)
+    const timer = sleep(graceMs, false, { ref: false })
+    const clean = await Promise.race([drained, timer])
+    if (!clean) {
+      this.#abandon = true
+      this.#o.logger.error({ graceMs }, 'shutdown grace period exceeded; unwritten messages will be read again on restart')
+    }
+    await this.#o.source.close().catch((err) => this.#o.logger.warn({ err }, 'closing the source'))
+    return clean
+  }
+
+  #laneFor (topic: string, partition: number): Lane {
+    // stable per partition; topics are spread by a cheap string hash
+    let h = partition
+    for (let i = 0; i < topic.length; i++) h = (h * 31 + topic.charCodeAt(i)) | 0
+    return this.#lanes[Math.abs(h) % this.#lanes.length] as Lane
+  }
+
+  async #assign (tps: TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await loadOffsets(this.#o.pool, this.#o.group, tps)
+        this.#parts.assigned(tps, stored)
+        this.#o.logger.info({ partitions: tps.map((p) => tpKey(p.topic, p.partition)), stored }, 'partitions assigned')
+        return stored
+      } catch (raw) {
+        const err = classifyPgError(raw, 'loading stored offsets')
+        if (err.fatal || this.#stopping) throw err
+        this.#o.metrics.retries.inc({ operation: 'load-offsets', code: err.code })
+        const delay = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs)
+        this.#o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delay) }, 'cannot load stored offsets, retrying')
+        await sleep(delay)
+      }
+    }
+  }
+
+  async #revoke (tps: TopicPartition[]): Promise<void> {
+    const keys = this.#parts.revoked(tps)
+    for (const lane of this.#lanes) lane.drop(keys)
+    // a batch already being written may hold these partitions: give it a moment to land
+    const wait = Promise.all(this.#lanes.map((l) => l.settled()))
+    await Promise.race([wait, sleep(this.#o.revokeTimeoutMs ?? 10_000, undefined, { ref: false })])
+    this.#o.logger.info({ partitions: [...keys] }, 'partitions revoked')
+  }
+
+  #batch (messages: KafkaMessage[]): void {
+    const o = this.#o
+    let bytes = 0
+    let accepted = 0
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as KafkaMessage
+      const state = this.#parts.get(m.topic, m.partition)
+      if (state === undefined) continue // revoked, or not ours: stale
+      const pipeline = o.pipelines.get(m.topic)
+      if (pipeline === undefined) continue
+      const lane = state.lane ??= this.#laneFor(m.topic, m.partition)
+      const pending = lane.partition(state.key, m.topic, m.partition)
+      try {
+        const record = pipeline.stage.run(m.value, m)
+        const route = pipeline.classify(record)
+        const sink = pipeline.routes[route]
+        if (sink === undefined) throw new SluiceError('SLUICE_ERR_ROUTE', `no sink for route "${route}" in pipeline ${pipeline.name}`)
+        pending.add(pipeline.name, route, sink, record, m)
+      } catch (err) {
+        if (!isSluiceError(err) || !err.poison) {
+          this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_PIPELINE', `pipeline ${pipeline.name} threw: ${(err as Error).message}`, { cause: err }))
+          return
+        }
+        pending.dlq.push({
+          pipeline: pipeline.name,
+          stage: (err as { stage?: string }).stage ?? 'pipeline',
+          code: err.code,
+          message: err.message,
+          attempts: 1,
+          origin: m
+        })
+      }
+      pending.consumed(m)
+      state.position = m.offset + 1
+      bytes += m.size
+      accepted++
+      lane.added(m.size)
+    }
+    if (accepted > 0) {
+      // per batch, not per message: one label lookup
+      const first = messages[0] as KafkaMessage
+      o.metrics.consumed.inc({ pipeline: o.pipelines.get(first.topic)?.name ?? 'none', topic: first.topic }, accepted)
+      this.#budget.add(accepted, bytes)
+    }
+  }
+
+  #durable (offsets: TopicPartitionOffset[]): void {
+    this.#parts.stored(offsets)
+    this.#o.source.commit(offsets).catch((err) => {
+      this.#o.logger.debug({ err }, 'advisory Kafka commit failed (offsets are stored in PostgreSQL)')
+    })
+  }
+
+  #fatal (err: SluiceError): void {
+    if (this.listenerCount('fatal') === 0) throw err
+    this.emit('fatal', err)
+  }
+}

@@ -1,0 +1,25 @@
+import { test } from 'tap'
+import { loadConfig } from '../../../src/config/config.ts'
+
+const base = { SLUICE_KAFKA_BROKERS: '127.0.0.1:9092', SLUICE_PG_URL: 'postgres://u:secret@127.0.0.1/db', SLUICE_TOPICS: 'entity-events' }
+
+test('defaults, coercion, and a frozen result', async (t) => {
+  const c = loadConfig({ ...base, SLUICE_BATCH_MAX_ROWS: '123', SLUICE_PIPELINES: 'audit:a,b' })
+  t.equal(c.batch.maxRows, 123)
+  t.equal(c.kafka.source, 'rdkafka')
+  t.equal(c.pipelines.get('entity-events'), 'entity-events')
+  t.equal(c.pipelines.get('a'), 'audit')
+  t.equal(c.pipelines.get('b'), 'audit')
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.batch))
+  t.throws(() => { (c.batch as { maxRows: number }).maxRows = 1 })
+})
+
+test('bad configuration is one clear error', async (t) => {
+  t.throws(() => loadConfig({ SLUICE_TOPICS: 'x' }), { code: 'SLUICE_ERR_CONFIG', message: /SLUICE_KAFKA_BROKERS/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_BATCH_MAX_ROWS: 'many' }), { code: 'SLUICE_ERR_CONFIG', message: /SLUICE_BATCH_MAX_ROWS.*many/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_KAFKA_SOURCE: 'kafkajs' }), { message: /SLUICE_KAFKA_SOURCE/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_TOPICS: '' }), { message: /no topic/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_TOPICS: 'bad topic' }), { message: /not a valid Kafka topic/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_PIPELINES: 'audit:entity-events' }), { message: /two pipelines/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_PIPELINES: 'nocolon' }), { message: /pipeline:topic/ })
+})

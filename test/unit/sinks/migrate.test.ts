@@ -1,0 +1,14 @@
+import { test } from 'tap'
+import { listMigrations, splitStatements } from '../../../src/sinks/timescale/migrate.ts'
+
+test('each version runs the file of its flavour, in order', async (t) => {
+  const pg = (await listMigrations('sql', 'postgres')).map((m) => m.file)
+  const ts = (await listMigrations('sql', 'timescale')).map((m) => m.file)
+  t.same(pg, ['001_base.sql', '002_hypertable.postgres.sql', '003_hourly_counts.postgres.sql'])
+  t.same(ts, ['001_base.sql', '002_hypertable.timescale.sql', '003_hourly_counts.timescale.sql'])
+})
+
+test('no-transaction files are split into statements without comments', async (t) => {
+  const s = splitStatements('-- head\nCREATE VIEW v AS\nSELECT 1;\n\n-- two\nSELECT f(1,\n  2);\n')
+  t.same(s, ['CREATE VIEW v AS\nSELECT 1', 'SELECT f(1,\n  2)'])
+})
