@@ -40,6 +40,17 @@ async function main (): Promise<void> {
   say(`worker pid ${worker.pid} (source ${source}), log ${logFile}, API http://127.0.0.1:${port}`)
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true, 60_000, 'the worker to become ready', logFile)
 
+  try {
+    await workload(runStart, logFile)
+  } finally {
+    worker.kill('SIGTERM')
+    const [code] = await exited
+    say(`\nworker stopped (exit ${code})`)
+    if (code !== 0) process.exitCode = 1
+  }
+}
+
+async function workload (runStart: Date, logFile: string): Promise<void> {
   const producer = new RdkafkaProducer({ brokers, clientId: 'sluice-demo' })
   await producer.connect()
   let produced = 0
@@ -88,11 +99,6 @@ async function main (): Promise<void> {
   say(`  curl -s http://127.0.0.1:${port}/metrics | grep ^sluice_`)
   say(`  curl -s http://127.0.0.1:${port}/admin/status`)
   say('  scripts/stack.sh down   # stop the stack')
-
-  worker.kill('SIGTERM')
-  const [code] = await exited
-  say(`\nworker stopped (exit ${code})`)
-  if (code !== 0) process.exitCode = 1
 }
 
 async function highWatermarkSum (httpPort: number): Promise<number> {

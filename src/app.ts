@@ -1,4 +1,4 @@
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
@@ -77,7 +77,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
       flushConcurrency: o.flushConcurrency
     })
 
-    const http = Fastify({ loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true })
+    const http = Fastify({ loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
     await http.register(healthRoutes, { runner, pool })
     await http.register(metricsRoutes, { runner, metrics })
     await http.register(adminRoutes, { runner })

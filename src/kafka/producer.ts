@@ -72,6 +72,9 @@ export class RdkafkaProducer {
       'compression.type': 'lz4',
       'batch.num.messages': 10_000,
       'batch.size': 1_000_000,
+      // the broker enforces its own limit; librdkafka's 1 MB default would refuse a dead letter
+      // of a message the broker itself accepted
+      'message.max.bytes': 16 * 1024 * 1024,
       'queue.buffering.max.messages': 500_000,
       'queue.buffering.max.kbytes': 512 * 1024,
       'message.timeout.ms': 60_000,

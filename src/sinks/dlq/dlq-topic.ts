@@ -21,10 +21,17 @@ export interface DlqProducer {
 export class DlqPublisher {
   readonly #producer: DlqProducer
   readonly #suffix: string
+  readonly #maxValueBytes: number
 
-  constructor (producer: DlqProducer, suffix: string) {
+  /**
+   * A value over maxValueBytes (default 900 KiB, under a broker's 1 MB default) is sent
+   * without its value and with a `sluice-value-omitted` header: a dead letter the topic would
+   * refuse must not block its partition; the sluice_dlq table keeps the whole message.
+   */
+  constructor (producer: DlqProducer, suffix: string, maxValueBytes = 900 * 1024) {
     this.#producer = producer
     this.#suffix = suffix
+    this.#maxValueBytes = maxValueBytes
   }
 
   topicFor (topic: string): string {
@@ -33,21 +40,26 @@ export class DlqPublisher {
 
   async publish (entries: readonly DlqEntry[]): Promise<void> {
     if (entries.length === 0) return
-    const records: DlqRecord[] = entries.map((e) => ({
-      topic: this.topicFor(e.origin.topic),
-      key: e.origin.key,
-      value: e.origin.value,
-      headers: {
-        'sluice-error-code': e.code,
-        'sluice-error-message': e.message.slice(0, 1000),
-        'sluice-stage': e.stage,
-        'sluice-pipeline': e.pipeline,
-        'sluice-origin-topic': e.origin.topic,
-        'sluice-origin-partition': String(e.origin.partition),
-        'sluice-origin-offset': String(e.origin.offset),
-        'sluice-attempts': String(e.attempts)
+    const records: DlqRecord[] = entries.map((e) => {
+      const tooLarge = e.origin.value !== null && e.origin.value.length > this.#maxValueBytes
+      const record: DlqRecord = {
+        topic: this.topicFor(e.origin.topic),
+        key: e.origin.key,
+        value: tooLarge ? null : e.origin.value,
+        headers: {
+          'sluice-error-code': e.code,
+          'sluice-error-message': e.message.slice(0, 1000),
+          'sluice-stage': e.stage,
+          'sluice-pipeline': e.pipeline,
+          'sluice-origin-topic': e.origin.topic,
+          'sluice-origin-partition': String(e.origin.partition),
+          'sluice-origin-offset': String(e.origin.offset),
+          'sluice-attempts': String(e.attempts)
+        }
       }
-    }))
+      if (tooLarge) record.headers['sluice-value-omitted'] = `${e.origin.value?.length} bytes, over ${this.#maxValueBytes}; the sluice_dlq table holds it`
+      return record
+    })
     await this.#producer.produceBatch(records)
   }
 }
