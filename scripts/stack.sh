@@ -299,13 +299,19 @@ services() { if [ $# -eq 0 ]; then echo kafka postgres s3; else echo "$@"; fi; }
 cmd="${1:-status}"; shift || true
 case "$cmd" in
   up)
-    mkdir -p "$STACK_DIR"
+    mkdir -p "$STACK_DIR" "$SLUICE_CACHE"
+    # two `up`s at once (a test run and a demo, two clones sharing the cache) take turns:
+    # one lock for this stack's data, one for the shared cache's installs
+    exec 8>"$STACK_DIR/.lock" 9>"$SLUICE_CACHE/.install.lock"
+    flock 8
+    flock 9
     for s in $(services "$@"); do
       case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; *) die "unknown service: $s";; esac
     done
     log "stack is up"
     ;;
   down)
+    if [ -d "$STACK_DIR" ]; then exec 8>"$STACK_DIR/.lock"; flock 8; fi
     purge=0; list=()
     for a in "$@"; do if [ "$a" = --purge ]; then purge=1; else list+=("$a"); fi; done
     for s in $(services "${list[@]}"); do

@@ -9,7 +9,7 @@ import { SluiceError } from '../errors.ts'
  * variable is documented in the README; a bad value stops the worker with SLUICE_ERR_CONFIG.
  */
 export interface Config {
-  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number }
+  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number, sessionTimeoutMs: number, heartbeatIntervalMs: number }
   /** topic -> pipeline name (a module in pipelines/) */
   pipelines: ReadonlyMap<string, string>
   pg: { url: string, schema: string, poolSize: number }
@@ -34,6 +34,8 @@ const VARS = {
   SLUICE_KAFKA_GROUP: [{ type: 'string', minLength: 1 }, 'sluice'],
   SLUICE_CLIENT_ID: [{ type: 'string', minLength: 1 }, `sluice-${hostname()}-${process.pid}`],
   SLUICE_FETCH_BATCH: [{ type: 'integer', minimum: 1, maximum: 100000 }, 2000],
+  SLUICE_KAFKA_SESSION_TIMEOUT_MS: [{ type: 'integer', minimum: 3000, maximum: 300000 }, 30000],
+  SLUICE_KAFKA_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 100000 }, 3000],
   SLUICE_TOPICS: [{ type: 'string' }, ''],
   SLUICE_PIPELINES: [{ type: 'string' }, ''],
   SLUICE_PG_URL: [{ type: 'string', minLength: 1 }, undefined],
@@ -112,9 +114,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
   const r = raw as Raw
   const pipelines = parsePipelines(r.SLUICE_PIPELINES, r.SLUICE_TOPICS)
   if (pipelines.size === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'no topic to consume: set SLUICE_TOPICS (default pipeline) or SLUICE_PIPELINES (pipeline:topic,...;...)')
+  if (r.SLUICE_KAFKA_HEARTBEAT_MS * 3 > r.SLUICE_KAFKA_SESSION_TIMEOUT_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_KAFKA_HEARTBEAT_MS must be at most a third of SLUICE_KAFKA_SESSION_TIMEOUT_MS')
   if (r.SLUICE_RETRY_MAX_MS < r.SLUICE_RETRY_BASE_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_RETRY_MAX_MS must be at least SLUICE_RETRY_BASE_MS')
   const config: Config = {
-    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH },
+    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS },
     pipelines,
     pg: { url: r.SLUICE_PG_URL, schema: r.SLUICE_PG_SCHEMA, poolSize: r.SLUICE_PG_POOL_SIZE },
     batch: { maxRows: r.SLUICE_BATCH_MAX_ROWS, maxBytes: r.SLUICE_BATCH_MAX_BYTES, lingerMs: r.SLUICE_BATCH_LINGER_MS },

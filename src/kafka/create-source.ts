@@ -11,6 +11,8 @@ export function createSource (config: Readonly<Config>, logger: Logger): Source 
     groupId: config.kafka.group,
     clientId: config.kafka.clientId,
     topics: [...config.pipelines.keys()],
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
     logger: logger.child({ component: 'source', source: config.kafka.source })
   }
   return config.kafka.source === 'platformatic'

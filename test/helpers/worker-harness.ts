@@ -1,0 +1,193 @@
+// Runs the real worker (src/main.ts) as a child process against the real stack, for the
+// end-to-end tests: unique topic, group and schema per fixture, all torn down at the end.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, openSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import type { Test } from 'tap'
+import { deleteGroups, deleteTopics, ensureTopics } from '../../src/kafka/admin.ts'
+import { RdkafkaProducer } from '../../src/kafka/producer.ts'
+import { quoteIdent } from '../../src/sinks/timescale/migrate.ts'
+import { sampleEvents } from '../../src/workload/seed-mix.ts'
+import type { PoisonKind, SampleOptions } from '../../src/workload/seed-mix.ts'
+
+function need (name: string): string {
+  const v = process.env[name]
+  if (v === undefined || v === '') throw new Error(`${name} is not set: run \`eval "$(scripts/stack.sh env)"\` (and \`scripts/stack.sh up\`) first`)
+  return v
+}
+export const brokers = need('SLUICE_KAFKA_BROKERS')
+export const pgUrl = need('SLUICE_PG_URL')
+export const sources = ['rdkafka', 'platformatic'] as const
+export type SourceKind = typeof sources[number]
+
+export function uniqueName (prefix: string): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 7)}`
+}
+
+/** Polls an async condition until it holds; fails with `what` after the timeout. */
+export async function waitFor (what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await Promise.resolve().then(cond).catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+async function freePort (): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+export interface Fixture {
+  source: SourceKind
+  topic: string
+  dlqTopic: string
+  group: string
+  schema: string
+  /** a pool on the fixture's schema */
+  pool: pg.Pool
+  /** PostgreSQL URL the workers use (the shared stack's unless the test brings its own) */
+  pgUrl: string
+}
+
+/** A topic (6 partitions), a group and a schema of its own; dropped when the test ends. */
+export async function fixture (t: Test, source: SourceKind, opts: { partitions?: number, pgUrl?: string } = {}): Promise<Fixture> {
+  const label = source === 'rdkafka' ? 'rd' : 'pf'
+  const topic = uniqueName(`e2e_${label}`)
+  const group = uniqueName(`e2eg_${label}`)
+  const schema = uniqueName(`e2e_${label}`).toLowerCase()
+  const url = opts.pgUrl ?? pgUrl
+  await ensureTopics(brokers, [{ name: topic, partitions: opts.partitions ?? 6 }])
+  const pool = new pg.Pool({ connectionString: url, max: 3, options: `-c search_path=${quoteIdent(schema)},public` })
+  pool.on('error', () => {})
+  t.teardown(async () => {
+    await pool.end().catch(() => {})
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect().then(async () => {
+      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
+    }).catch(() => {}).finally(() => admin.end().catch(() => {}))
+    await deleteGroups(brokers, [group]).catch(() => {})
+    await deleteTopics(brokers, [topic, topic + '.dlq']).catch(() => {})
+  })
+  return { source, topic, dlqTopic: topic + '.dlq', group, schema, pool, pgUrl: url }
+}
+
+export interface Worker {
+  readonly proc: ChildProcess
+  readonly pid: number
+  readonly port: number
+  readonly logFile: string
+  /** resolves with the exit code (or the signal's name) */
+  readonly exited: Promise<number | string>
+  get (path: string): Promise<any>
+  post (path: string, body?: unknown): Promise<any>
+  /** current RSS in bytes, from /proc */
+  rss (): number
+  /** SIGTERM, then the exit code */
+  stop (): Promise<number | string>
+  /** SIGKILL, then waits for the exit */
+  kill (): Promise<void>
+  log (): string
+}
+
+/** Starts a worker on the fixture and waits until it is ready (in the group, database reachable). */
+export async function startWorker (t: Test, fx: Fixture, env: Record<string, string> = {}, opts: { waitReady?: boolean } = {}): Promise<Worker> {
+  const port = await freePort()
+  mkdirSync('.sluice/test-logs', { recursive: true })
+  const logFile = `.sluice/test-logs/${uniqueName(fx.topic)}.log`
+  const out = openSync(logFile, 'a')
+  const proc = spawn(process.execPath, ['src/main.ts'], {
+    env: {
+      ...process.env,
+      SLUICE_TOPICS: fx.topic,
+      SLUICE_KAFKA_SOURCE: fx.source,
+      SLUICE_KAFKA_GROUP: fx.group,
+      SLUICE_PG_URL: fx.pgUrl,
+      SLUICE_PG_SCHEMA: fx.schema,
+      SLUICE_HTTP_PORT: String(port),
+      SLUICE_LOG_LEVEL: 'info',
+      SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000',
+      SLUICE_KAFKA_HEARTBEAT_MS: '500',
+      SLUICE_RETRY_MAX_MS: '2000',
+      ...env
+    },
+    stdio: ['ignore', out, out]
+  })
+  const exited = once(proc, 'exit').then(([code, signal]) => (code ?? signal) as number | string)
+  const base = `http://127.0.0.1:${port}`
+  const w: Worker = {
+    proc,
+    pid: proc.pid as number,
+    port,
+    logFile,
+    exited,
+    get: async (path) => (await fetch(base + path)).json(),
+    post: async (path, body) => (await fetch(base + path, body === undefined ? { method: 'POST' } : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json(),
+    rss: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    stop: async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM'); return exited },
+    kill: async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); await exited },
+    log: () => readFileSync(logFile, 'utf8')
+  }
+  t.teardown(async () => { await w.kill() })
+  if (opts.waitReady !== false) {
+    await waitFor(`worker ${w.pid} to be ready (log ${logFile})`, async () => {
+      if (proc.exitCode !== null) throw new Error(`worker exited with ${proc.exitCode}; log ${logFile}:\n${w.log().slice(-2000)}`)
+      const res = await fetch(base + '/health/ready').catch(() => null)
+      return res?.status === 200
+    }, 60_000)
+  }
+  return w
+}
+
+export interface Produced {
+  /** messages sent (duplicates and poison included) */
+  messages: number
+  /** distinct valid event ids */
+  eventIds: Set<string>
+  poison: PoisonKind[]
+}
+
+/** Produces the seed mix (keyed by aggregate) to a topic, in batches. */
+export async function produceSample (topic: string, opts: SampleOptions, onBatch?: (sent: number) => Promise<void>): Promise<Produced> {
+  const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('e2e-producer') })
+  await producer.connect()
+  const res: Produced = { messages: 0, eventIds: new Set(), poison: [] }
+  try {
+    let batch = []
+    for (const r of sampleEvents(opts)) {
+      batch.push({ topic, key: r.key, value: r.value })
+      res.messages++
+      if (r.eventId !== null) res.eventIds.add(r.eventId)
+      if (r.poison !== null) res.poison.push(r.poison)
+      if (batch.length === 2000) {
+        await producer.produceBatch(batch)
+        batch = []
+        if (onBatch !== undefined) await onBatch(res.messages)
+      }
+    }
+    if (batch.length > 0) await producer.produceBatch(batch)
+  } finally {
+    await producer.close()
+  }
+  return res
+}
+
+/** Sum of the next offsets stored in PostgreSQL for the topic: messages durably handled. */
+export async function storedOffsetSum (fx: Fixture): Promise<number> {
+  const r = await fx.pool.query('SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM sluice_offsets WHERE consumer_group = $1 AND topic = $2', [fx.group, fx.topic])
+  return Number(r.rows[0].n)
+}
+
+/** Waits until every one of `messages` produced messages is stored or dead-lettered. */
+export async function waitAllHandled (fx: Fixture, messages: number, timeoutMs = 120_000): Promise<void> {
+  await waitFor(`${messages} messages to be durable in ${fx.schema}`, async () => (await storedOffsetSum(fx)) >= messages, timeoutMs, 200)
+}
