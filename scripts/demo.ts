@@ -25,7 +25,6 @@ function need (name: string): string {
 function say (line = ''): void { process.stdout.write(line + '\n') }
 
 async function main (): Promise<void> {
-  const runStart = new Date()
   await ensureTopics(brokers, [{ name: topic, partitions: 6 }])
   say(`topic ${topic}: 6 partitions on ${brokers}`)
 
@@ -41,7 +40,7 @@ async function main (): Promise<void> {
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true, 60_000, 'the worker to become ready', logFile)
 
   try {
-    await workload(runStart, logFile)
+    await workload(logFile)
   } finally {
     worker.kill('SIGTERM')
     const [code] = await exited
@@ -50,7 +49,9 @@ async function main (): Promise<void> {
   }
 }
 
-async function workload (runStart: Date, logFile: string): Promise<void> {
+async function workload (logFile: string): Promise<void> {
+  // this run's messages are those past the high watermarks seen before producing
+  const before = await highWatermarks(port)
   const producer = new RdkafkaProducer({ brokers, clientId: 'sluice-demo' })
   await producer.connect()
   let produced = 0
@@ -70,7 +71,7 @@ async function workload (runStart: Date, logFile: string): Promise<void> {
   say(`produced ${produced} messages (${duplicates} producer duplicates, ${poison} poison) in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 
   const pool = new pg.Pool({ connectionString: pgUrl, max: 2 })
-  const high = await highWatermarkSum(port)
+  const high = sum(await highWatermarks(port))
   await waitFor(async () => {
     const r = await pool.query('SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM sluice_offsets WHERE topic = $1', [topic])
     return Number(r.rows[0].n) >= high
@@ -78,10 +79,13 @@ async function workload (runStart: Date, logFile: string): Promise<void> {
   const seconds = (performance.now() - started) / 1000
 
   const byType = await pool.query(
-    'SELECT event_type, count(*)::int AS n FROM entity_event_logs WHERE source_topic = $1 AND ingested_at >= $2 GROUP BY 1 ORDER BY 2 DESC, 1', [topic, runStart])
+    `SELECT event_type, count(*)::int AS n FROM entity_event_logs e JOIN unnest($2::int[], $3::bigint[]) AS b(p, o)
+     ON e.source_partition = b.p AND e.source_offset >= b.o WHERE source_topic = $1 GROUP BY 1 ORDER BY 2 DESC, 1`, [topic, [...before.keys()], [...before.values()]])
   const dlq = await pool.query(
-    `SELECT error_code, count(*)::int AS n, min(stage) AS stage, min(left(error_message, 90)) AS example
-     FROM sluice_dlq WHERE source_topic = $1 AND dead_lettered_at >= $2 GROUP BY 1 ORDER BY 2 DESC`, [topic, runStart])
+    // one line per distinct reason (positions and sizes folded so that alike reasons group)
+    `SELECT error_code, stage, regexp_replace(left(error_message, 100), '[0-9]+', 'N', 'g') AS reason, count(*)::int AS n
+     FROM sluice_dlq d JOIN unnest($2::int[], $3::bigint[]) AS b(p, o) ON d.source_partition = b.p AND d.source_offset >= b.o
+     WHERE source_topic = $1 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1`, [topic, [...before.keys()], [...before.values()]])
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
   await pool.end()
 
@@ -91,7 +95,7 @@ async function workload (runStart: Date, logFile: string): Promise<void> {
   say(`  ${'total'.padEnd(26)} ${String(stored).padStart(8)}`)
   say('\ndead-lettered (this run)')
   if (dlq.rows.length === 0) say('  none')
-  for (const r of dlq.rows) say(`  ${String(r.error_code).padEnd(24)} ${String(r.n).padStart(4)}  [${r.stage}] ${r.example}`)
+  for (const r of dlq.rows) say(`  ${String(r.n).padStart(4)}  ${String(r.error_code).padEnd(24)} [${r.stage}] ${r.reason}`)
   say(`\nduplicates dropped: ${metricSum(metrics, 'sluice_duplicates_dropped_total')}`)
   say(`throughput: ${(produced / seconds).toFixed(0)} messages/s end to end (${produced} in ${seconds.toFixed(1)} s, produce included)`)
   say('\nwhere to look next')
@@ -101,14 +105,21 @@ async function workload (runStart: Date, logFile: string): Promise<void> {
   say('  scripts/stack.sh down   # stop the stack')
 }
 
-async function highWatermarkSum (httpPort: number): Promise<number> {
+/** partition -> high watermark, as the worker reports them */
+async function highWatermarks (httpPort: number): Promise<Map<number, number>> {
   for (let i = 0; i < 100; i++) {
-    const status = await (await fetch(`http://127.0.0.1:${httpPort}/admin/status`)).json() as { partitions: Array<{ topic: string, highWatermark: number | null }> }
+    const status = await (await fetch(`http://127.0.0.1:${httpPort}/admin/status`)).json() as { partitions: Array<{ topic: string, partition: number, highWatermark: number | null }> }
     const parts = status.partitions.filter((p) => p.topic === topic)
-    if (parts.length === 6 && parts.every((p) => p.highWatermark !== null)) return parts.reduce((s, p) => s + (p.highWatermark as number), 0)
+    if (parts.length === 6 && parts.every((p) => p.highWatermark !== null)) return new Map(parts.map((p) => [p.partition, p.highWatermark as number]))
     await sleep(200)
   }
   throw new Error('the worker did not report the topic\'s high watermarks')
+}
+
+function sum (m: Map<number, number>): number {
+  let n = 0
+  for (const v of m.values()) n += v
+  return n
 }
 
 function metricSum (text: string, name: string): number {

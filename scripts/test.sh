@@ -5,17 +5,7 @@ set -euo pipefail
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$SLUICE_ROOT"
-
-started=()
-for s in kafka postgres s3; do
-  if ! scripts/stack.sh status 2>/dev/null | grep -q "^$s *up"; then started+=("$s"); fi
-done
-cleanup() {
-  if [ ${#started[@]} -gt 0 ]; then scripts/stack.sh down "${started[@]}" || true; fi
-}
-trap cleanup EXIT
-if [ ${#started[@]} -gt 0 ]; then scripts/stack.sh up "${started[@]}"; fi
-eval "$(scripts/stack.sh env)"
+sluice_stack_for_run kafka postgres s3
 
 mkdir -p .sluice
 npm test --silent -- "$@" 2>&1 | grep -v 'nodedir' | tee .sluice/test-output.log

@@ -154,20 +154,25 @@ export interface Produced {
   /** distinct valid event ids */
   eventIds: Set<string>
   poison: PoisonKind[]
+  /** message key (utf-8) of each poison message -> its kind (poison keys are unique) */
+  poisonKeys: Map<string, PoisonKind>
 }
 
 /** Produces the seed mix (keyed by aggregate) to a topic, in batches. */
 export async function produceSample (topic: string, opts: SampleOptions, onBatch?: (sent: number) => Promise<void>): Promise<Produced> {
   const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('e2e-producer') })
   await producer.connect()
-  const res: Produced = { messages: 0, eventIds: new Set(), poison: [] }
+  const res: Produced = { messages: 0, eventIds: new Set(), poison: [], poisonKeys: new Map() }
   try {
     let batch = []
     for (const r of sampleEvents(opts)) {
       batch.push({ topic, key: r.key, value: r.value })
       res.messages++
       if (r.eventId !== null) res.eventIds.add(r.eventId)
-      if (r.poison !== null) res.poison.push(r.poison)
+      if (r.poison !== null) {
+        res.poison.push(r.poison)
+        res.poisonKeys.set(r.key.toString(), r.poison)
+      }
       if (batch.length === 2000) {
         await producer.produceBatch(batch)
         batch = []
@@ -190,4 +195,22 @@ export async function storedOffsetSum (fx: Fixture): Promise<number> {
 /** Waits until every one of `messages` produced messages is stored or dead-lettered. */
 export async function waitAllHandled (fx: Fixture, messages: number, timeoutMs = 120_000): Promise<void> {
   await waitFor(`${messages} messages to be durable in ${fx.schema}`, async () => (await storedOffsetSum(fx)) >= messages, timeoutMs, 200)
+}
+
+/**
+ * Asserts exactly once in entity_event_logs: one row per distinct produced event id, no
+ * duplicate ids, and the stored ids are exactly the produced ones.
+ */
+export async function assertStoredExactlyOnce (t: Test, fx: Fixture, produced: Produced): Promise<void> {
+  const c = await fx.pool.query('SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM entity_event_logs')
+  t.equal(c.rows[0].n, produced.eventIds.size, `one row per distinct event (${produced.eventIds.size})`)
+  t.equal(c.rows[0].d, c.rows[0].n, 'no event id stored twice')
+  const ids = await fx.pool.query<{ event_id: string }>('SELECT event_id FROM entity_event_logs')
+  const stored = new Set(ids.rows.map((r) => r.event_id))
+  let unexpected = 0
+  for (const id of stored) if (!produced.eventIds.has(id)) unexpected++
+  let missing = 0
+  for (const id of produced.eventIds) if (!stored.has(id)) missing++
+  t.equal(unexpected, 0, 'no stored event id that was not produced')
+  t.equal(missing, 0, 'every produced event id is stored')
 }
