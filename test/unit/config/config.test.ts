@@ -1,5 +1,6 @@
 import { test } from 'tap'
-import { loadConfig } from '../../../src/config/config.ts'
+import { readFileSync } from 'node:fs'
+import { configVariables, loadConfig } from '../../../src/config/config.ts'
 
 const base = { SLUICE_KAFKA_BROKERS: '127.0.0.1:9092', SLUICE_PG_URL: 'postgres://u:secret@127.0.0.1/db', SLUICE_TOPICS: 'entity-events' }
 
@@ -22,4 +23,9 @@ test('bad configuration is one clear error', async (t) => {
   t.throws(() => loadConfig({ ...base, SLUICE_TOPICS: 'bad topic' }), { message: /not a valid Kafka topic/ })
   t.throws(() => loadConfig({ ...base, SLUICE_PIPELINES: 'audit:entity-events' }), { message: /two pipelines/ })
   t.throws(() => loadConfig({ ...base, SLUICE_PIPELINES: 'nocolon' }), { message: /pipeline:topic/ })
+})
+
+test('every variable the worker reads is documented in the README', async (t) => {
+  const readme = readFileSync('README.md', 'utf8')
+  for (const name of configVariables) t.match(readme, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `${name} has a row in the README`)
 })
