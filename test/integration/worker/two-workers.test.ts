@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { test } from 'tap'
+import type { Test } from 'tap'
+import { committedOffsets } from '../../../src/kafka/admin.ts'
+import {
+  assertStoredExactlyOnce, brokers, fixture, produceSample, sources, startWorker, waitAllHandled, waitFor
+} from '../../helpers/worker-harness.ts'
+import type { Fixture, Produced, SourceKind, Worker } from '../../helpers/worker-harness.ts'
+
+// Two replicas in one group share a 6-partition topic while events keep arriving; one of
+// them is stopped gracefully mid-stream and the other takes its partitions over. Nothing is
+// lost or stored twice, and the advisory Kafka commits follow the offsets stored in PostgreSQL.
+
+const PARTITIONS = 6
+const EVENTS = 60_000
+/** production waits here (bounded) until B was told to stop, then until A owns everything */
+const GATE_STOP_B = 20_000
+const GATE_TAKEOVER = 40_000
+const GATE_MAX_MS = 90_000
+
+interface Deferred { promise: Promise<void>, resolve: () => void }
+function deferred (): Deferred {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => { resolve = r })
+  return { promise, resolve }
+}
+
+async function owned (w: Worker): Promise<number[]> {
+  const status = await w.get('/admin/status') as { partitions: Array<{ partition: number }> }
+  return status.partitions.map((p) => p.partition).sort((a, b) => a - b)
+}
+
+async function storedOffsets (fx: Fixture): Promise<Map<number, number>> {
+  const r = await fx.pool.query('SELECT partition, next_offset FROM sluice_offsets WHERE consumer_group = $1 AND topic = $2', [fx.group, fx.topic])
+  return new Map(r.rows.map((row) => [Number(row.partition), Number(row.next_offset)]))
+}
+
+async function twoWorkersRun (t: Test, fx: Fixture): Promise<void> {
+  const [a, b] = await Promise.all([startWorker(t, fx), startWorker(t, fx)])
+
+  const bStopping = deferred()
+  const takenOver = deferred()
+  let gatesTimedOut = false
+  const gate = async (d: Deferred): Promise<void> => {
+    if (await Promise.race([d.promise.then(() => true), sleep(GATE_MAX_MS, false, { ref: false })]) === false) gatesTimedOut = true
+  }
+  // continuous production in the background: 2,000 per batch, small pauses in between
+  const producing: Promise<Produced> = produceSample(fx.topic, { count: EVENTS, duplicateRatio: 0.01, seed: 7 }, async (sent) => {
+    await sleep(50)
+    if (sent >= GATE_STOP_B && sent < GATE_STOP_B + 2000) await gate(bStopping)
+    if (sent >= GATE_TAKEOVER && sent < GATE_TAKEOVER + 2000) await gate(takenOver)
+  })
+  let produced: Produced
+  try {
+    // both members got a share, together everything, nobody twice
+    let split: [number[], number[]] = [[], []]
+    await waitFor('A and B to share the 6 partitions', async () => {
+      split = await Promise.all([owned(a), owned(b)])
+      const all = [...split[0], ...split[1]].sort((x, y) => x - y)
+      return split[0].length > 0 && split[1].length > 0 && all.join() === '0,1,2,3,4,5'
+    }, 60_000, 200)
+    t.pass(`A owns [${split[0].join()}], B owns [${split[1].join()}]`)
+
+    const stopped = b.stop()
+    bStopping.resolve()
+    t.equal(await stopped, 0, 'B stops gracefully with exit code 0')
+    t.notOk(a.proc.exitCode !== null || a.proc.signalCode !== null, 'A is still running')
+
+    let aOwns: number[] = []
+    await waitFor('A to own all 6 partitions', async () => (aOwns = await owned(a)).length === PARTITIONS, 60_000, 200)
+    t.same(aOwns, [0, 1, 2, 3, 4, 5], 'A lists all 6 partitions after B left')
+    takenOver.resolve()
+  } finally {
+    bStopping.resolve()
+    takenOver.resolve()
+    produced = await producing
+  }
+  t.notOk(gatesTimedOut, 'production went on around the stop of B (no gate timed out)')
+
+  await waitAllHandled(fx, produced.messages, 120_000)
+  await assertStoredExactlyOnce(t, fx, produced)
+
+  // the advisory group commit catches up with the offsets stored with the rows
+  const stored = await storedOffsets(fx)
+  t.equal(stored.size, PARTITIONS, 'every partition has a stored offset')
+  let committed = new Map<number, number>()
+  await waitFor('the Kafka group commits to reach the stored offsets', async () => {
+    committed = await committedOffsets(brokers, fx.group, fx.topic)
+    return [...stored].every(([p, o]) => committed.get(p) === o)
+  }, 30_000, 250).catch(() => {})
+  t.same(Object.fromEntries(committed), Object.fromEntries(stored), 'committed offsets == stored offsets')
+
+  t.equal(await a.stop(), 0, 'A stops cleanly')
+}
+
+test('two workers in one group, one leaves mid-stream', async (t) => {
+  for (const source of sources) {
+    await t.test(source, { timeout: 240_000 }, async (t) => {
+      const fx = await fixture(t, source as SourceKind, { partitions: PARTITIONS })
+      await twoWorkersRun(t, fx)
+    })
+  }
+})
