@@ -150,7 +150,7 @@ kafka_up() {
   fi
   : >"$dir/kafka.log"
   log "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"
-  setsid java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
+  setsid java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$dir/kafka.pid"
   wait_ready kafka "$dir/kafka.log" kafka_ready
 }
@@ -216,7 +216,7 @@ EOF
   # the port may have been overridden since initdb
   sed -i "s/^port = .*/port = $PG_PORT/" "$dir/data/postgresql.conf"
   log "starting postgres on 127.0.0.1:$PG_PORT"
-  pg_run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$READY_TIMEOUT" -o "-p $PG_PORT" start >/dev/null \
+  pg_run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$READY_TIMEOUT" -o "-p $PG_PORT" start >/dev/null 8>&- 9>&- \
     || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start (log: $dir/postgres.log)"; }
   wait_ready postgres "$dir/postgres.log" pg_ready
   if ! pg_run psql -h "$dir/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
@@ -259,7 +259,7 @@ s3_up() {
   log "starting versitygw on 127.0.0.1:$S3_PORT"
   ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
     setsid "$VERSITYGW_BIN" --port "127.0.0.1:$S3_PORT" --region "$S3_REGION" --quiet \
-    posix --sidecar "$dir/meta" "$dir/root" >"$dir/versitygw.log" 2>&1 </dev/null &
+    posix --sidecar "$dir/meta" "$dir/root" >"$dir/versitygw.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$dir/versitygw.pid"
   wait_ready s3 "$dir/versitygw.log" s3_ready
   local code
@@ -303,6 +303,8 @@ case "$cmd" in
     # two `up`s at once (a test run and a demo, two clones sharing the cache) take turns:
     # one lock for this stack's data, one for the shared cache's installs
     exec 8>"$STACK_DIR/.lock" 9>"$SLUICE_CACHE/.install.lock"
+    # (the servers started below get `8>&- 9>&-`: a daemon that inherited a lock's fd would
+    # hold it for its whole life, and every later `up` or `down` would wait on it forever)
     flock 8
     flock 9
     for s in $(services "$@"); do

@@ -48,10 +48,19 @@ export async function buildApp (o: AppOptions): Promise<App> {
   const pool = new pg.Pool({
     connectionString: o.pgUrl,
     max: o.pgPoolSize,
-    options: `-c search_path=${quoteIdent(o.pgSchema)},public`,
+    // sluice's schema alone: a table missing there must fail (SLUICE_ERR_PG_SCHEMA), not
+    // resolve to a same-named table in public (migrations add public for TimescaleDB's functions)
+    options: `-c search_path=${quoteIdent(o.pgSchema)}`,
     application_name: `sluice:${o.clientId}`
   })
-  pool.on('error', (err) => o.logger.warn({ err }, 'idle PostgreSQL connection failed'))
+  pool.on('error', () => {}) // idle connections: logged by their own listener below
+  // A connection the server ends (restart, pg_terminate_backend) emits 'error' when no query
+  // is active on it, which happens to a checked-out client between two queries too (the pool
+  // only listens while a client is idle): unheard, that error would crash the worker. The
+  // client is unusable from then on; its next query fails (transient) and it is discarded.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => o.logger.warn({ err }, 'PostgreSQL connection failed'))
+  })
   let producer: RdkafkaProducer | null = null
   try {
     const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
@@ -77,7 +86,13 @@ export async function buildApp (o: AppOptions): Promise<App> {
       flushConcurrency: o.flushConcurrency
     })
 
-    const http = Fastify({ loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
+    const http = Fastify({
+      loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+      // Fastify's default strips unknown properties silently: `{"partition": 0}` (a typo)
+      // would reach /admin/pause as an empty body and pause every partition. Refuse them.
+      ajv: { customOptions: { removeAdditional: false } }
+    })
     await http.register(healthRoutes, { runner, pool })
     await http.register(metricsRoutes, { runner, metrics })
     await http.register(adminRoutes, { runner })

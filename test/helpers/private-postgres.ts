@@ -34,7 +34,9 @@ export interface PrivatePostgres {
 async function stack (dir: string, port: number, args: string[]): Promise<void> {
   try {
     await run('scripts/stack.sh', args, {
-      env: { ...process.env, SLUICE_STACK_DIR: dir, SLUICE_PG_PORT: String(port) },
+      // PostgreSQL needs nothing from the shared cache: a cache of its own keeps it from
+      // waiting on the shared install lock (held through a minute-long versitygw build)
+      env: { ...process.env, SLUICE_STACK_DIR: dir, SLUICE_PG_PORT: String(port), SLUICE_CACHE: resolve(dir, 'cache') },
       timeout: 120_000
     })
   } catch (err) {

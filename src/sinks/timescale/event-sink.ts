@@ -134,7 +134,7 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
         }
         rejected.push({
           origin: origins[bad] as KafkaMessage,
-          error: new SluiceError('SLUICE_ERR_ROW_REJECTED', `PostgreSQL rejected the row${rejectedColumn(err)}: ${(err as Error).message}`, { cause: err })
+          error: new SluiceError('SLUICE_ERR_ROW_REJECTED', `PostgreSQL rejected the row${rejectedColumn(err)}: ${(err as Error).message}${rejectedDetail(err)}`, { cause: err })
         })
         start = bad + 1
       }
@@ -171,6 +171,12 @@ function rejectedLine (err: unknown, count: number): number {
   const m = /^COPY [^,]+, line (\d+)/m.exec(where)
   const n = m === null ? NaN : Number(m[1]) - 1
   return Number.isInteger(n) && n >= 0 && n < count ? n : -1
+}
+
+/** PostgreSQL's detail, which often names the problem the message does not ("\u0000 cannot be converted to text."). */
+function rejectedDetail (err: unknown): string {
+  const detail = (err as { detail?: unknown }).detail
+  return typeof detail === 'string' && detail !== '' ? ` (${detail})` : ''
 }
 
 /** ` (column entity_id)` from "COPY x, line N, column entity_id: ...", when the error names it. */

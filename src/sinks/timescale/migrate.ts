@@ -79,7 +79,9 @@ export async function migrate (pool: Pool, schema: string, sqlDir: string): Prom
     if (err instanceof SluiceError) throw err
     throw classifyPgError(err, 'applying migrations')
   } finally {
-    client.release()
+    // discarded, not returned to the pool: runMigrations changed its session's search_path
+    // (public added for TimescaleDB's functions), which the sink's connections must not have
+    client.release(true)
   }
 }
 

@@ -19,6 +19,8 @@ const INFLIGHT_MAX_MESSAGES = 20_000
 const RSS_GROWTH_MAX = 64 * MiB
 /** ...and never this absolute cap */
 const RSS_CAP = 400 * MiB
+/** once the budget is full, memory is flat: the outage's second half may not grow more than this */
+const RSS_PLATEAU_MAX = 16 * MiB
 /** produced every PRODUCE_EVERY_MS: ~4000 events/s of ~500 bytes, ~2 MB/s */
 const PRODUCE_BATCH = 400
 const PRODUCE_EVERY_MS = 100
@@ -32,14 +34,14 @@ async function produceInBackground (topic: string, seed: number): Promise<Backgr
   const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('bp-producer') })
   await producer.connect()
   const events = sampleEvents({ count: Number.MAX_SAFE_INTEGER, seed, duplicateRatio: 0.01 })
-  let stopping = false
+  const state = { stopping: false }
   const bg: Background = {
     messages: 0,
     ids: new Set(),
-    stop: async () => { stopping = true; await loop.finally(() => producer.close()) }
+    stop: async () => { state.stopping = true; await loop.finally(() => producer.close()) }
   }
   const loop = (async () => {
-    while (!stopping) {
+    while (!state.stopping) {
       const batch: ProduceRecord[] = []
       for (let i = 0; i < PRODUCE_BATCH; i++) {
         const r = events.next().value as NonNullable<ReturnType<typeof events.next>['value']>
@@ -79,10 +81,11 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
       const bg = await produceInBackground(fx.topic, 1000 + i)
       t.teardown(() => bg.stop().catch(() => {}))
 
+      // the baseline: the highest RSS over 2 s of steady flow (~5 s after rows started to flow)
       await waitFor('rows to flow', async () => (await rowCount(fx)) >= 4000, 60_000, 200)
-      // the baseline: the highest of a few samples in steady flow, before the outage
+      await waitFor('steady flow', async () => (await rowCount(fx)) >= 16_000, 60_000, 200)
       let baseline = 0
-      for (let k = 0; k < 4; k++) { baseline = Math.max(baseline, w.rss()); await sleep(250) }
+      for (let k = 0; k < 8; k++) { baseline = Math.max(baseline, w.rss()); await sleep(250) }
       const before = await scrape(w)
       const retriesBefore = metricSum(before, 'sluice_retries_total')
       t.equal(metricSum(before, 'sluice_paused_partitions', { reason: 'backpressure' }), 0, 'nothing paused before the outage')
@@ -92,14 +95,13 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
       const rss: number[] = []
       const sampler = setInterval(() => { try { rss.push(w.rss()) } catch {} }, 500)
       try {
-        const bound = { timeout: OUTAGE_MS - 1000 }
         await waitFor('partitions paused for backpressure', async () =>
-          metricSum(await scrape(w), 'sluice_paused_partitions', { reason: 'backpressure' }) > 0, bound.timeout, 250)
+          metricSum(await scrape(w), 'sluice_paused_partitions', { reason: 'backpressure' }) > 0, OUTAGE_MS - 1000, 250)
         const status = await w.get('/admin/status')
         t.ok(status.inflight.overBudget, 'the in-flight budget is full')
         t.ok(status.partitions.length > 0 && status.partitions.every((p: any) => p.paused && p.pausedBy.includes('backpressure')),
           'every partition is paused by backpressure in /admin/status')
-        await waitFor('retries to be counted', async () => metricSum(await scrape(w), 'sluice_retries_total') > retriesBefore, bound.timeout, 250)
+        await waitFor('retries to be counted', async () => metricSum(await scrape(w), 'sluice_retries_total') > retriesBefore, OUTAGE_MS - 1000, 250)
         t.pass('sluice_retries_total increases')
         const ready = await readiness(w)
         t.equal(ready.status, 503, '/health/ready answers 503')
@@ -110,11 +112,16 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
         clearInterval(sampler)
       }
       const peak = Math.max(...rss)
-      t.comment(`${source}: RSS baseline ${mib(baseline)}, peak during the ${OUTAGE_MS / 1000} s outage ${mib(peak)} (+${mib(peak - baseline)}), ${rss.length} samples; ` +
-        `in-flight budget ${mib(INFLIGHT_MAX_BYTES)} / ${INFLIGHT_MAX_MESSAGES} messages`)
+      const half = Math.floor(rss.length / 2)
+      const firstHalf = Math.max(...rss.slice(0, half))
+      const secondHalf = Math.max(...rss.slice(half))
+      t.comment(`${source}: RSS baseline ${mib(baseline)}, peak during the ${OUTAGE_MS / 1000} s outage ${mib(peak)} (+${mib(peak - baseline)}); ` +
+        `peak of the outage's first half ${mib(firstHalf)}, second half ${mib(secondHalf)}; in-flight budget ${mib(INFLIGHT_MAX_BYTES)} / ${INFLIGHT_MAX_MESSAGES} messages`)
+      t.comment(`${source}: RSS every 500 ms (MiB): ${rss.map((x) => (x / MiB).toFixed(0)).join(' ')}`)
       t.ok(rss.length >= OUTAGE_MS / 500 - 4, 'RSS sampled every ~500 ms through the outage')
       t.ok(peak < baseline + RSS_GROWTH_MAX, `RSS stays under the baseline + ${mib(RSS_GROWTH_MAX)} (peak ${mib(peak)})`)
       t.ok(peak < RSS_CAP, `RSS stays under ${mib(RSS_CAP)}`)
+      t.ok(secondHalf - firstHalf < RSS_PLATEAU_MAX, `RSS is flat once paused: the second half of the outage adds under ${mib(RSS_PLATEAU_MAX)}`)
       t.equal(w.proc.exitCode, null, 'the worker is still running')
 
       await pg.start()

@@ -19,8 +19,10 @@ import type { Fixture, SourceKind } from '../../helpers/worker-harness.ts'
 const EVENTS = 200_000
 const POISON_EVERY = 20_000
 const KILLS = 3
-/** each kill happens once this share of the messages is durable: [low, high) per kill */
-const KILL_WINDOWS: Array<[number, number]> = [[0.05, 0.25], [0.3, 0.5], [0.55, 0.8]]
+/** the first kill comes this long after the worker is ready (assignment, first fetches) */
+const FIRST_KILL_MS: [number, number] = [0, 1500]
+/** the later ones once this share of what is left has become durable since the restart */
+const LATER_KILL_SHARE: [number, number] = [0.1, 0.35]
 
 const CODE: Record<PoisonKind, string> = {
   'malformed-json': 'SLUICE_ERR_DECODE',
@@ -80,10 +82,15 @@ async function killAndRestartRun (t: Test, fx: Fixture): Promise<number> {
   const started = Date.now()
   let worker = await startWorker(t, fx)
   for (let k = 0; k < KILLS; k++) {
-    const target = Math.floor(between(KILL_WINDOWS[k] as [number, number]) * total)
-    await waitFor(`kill ${k + 1}: ${target} of ${total} messages durable`, async () => (await storedOffsetSum(fx)) >= target, 120_000, 10)
-    // a random extra moment, so the kill does not always land right after a commit
-    await sleep(Math.floor(Math.random() * 80))
+    if (k === 0) {
+      await sleep(Math.floor(between(FIRST_KILL_MS)))
+    } else {
+      const from = await storedOffsetSum(fx)
+      const target = from + Math.floor(between(LATER_KILL_SHARE) * (total - from))
+      await waitFor(`kill ${k + 1}: ${target} of ${total} messages durable`, async () => (await storedOffsetSum(fx)) >= target, 120_000, 10)
+      // a random extra moment, so the kill does not always land right after a commit
+      await sleep(Math.floor(Math.random() * 80))
+    }
     const before = await storedOffsetSum(fx)
     t.ok(before < total, `kill ${k + 1} lands while work is in progress (${before} of ${total} durable)`)
     await worker.kill()

@@ -13,16 +13,24 @@ import type { Fixture, Produced, SourceKind, Worker } from '../../helpers/worker
 
 const PARTITIONS = 6
 const EVENTS = 60_000
-/** production waits here (bounded) until B was told to stop, then until A owns everything */
-const GATE_STOP_B = 20_000
+/** production waits here (bounded) until A and B share the partitions, then until A owns them all */
+const GATE_SPLIT = 10_000
 const GATE_TAKEOVER = 40_000
+/** B is stopped once this much is produced (and it stored batches of its own) */
+const STOP_B_AT = 24_000
 const GATE_MAX_MS = 90_000
 
 interface Deferred { promise: Promise<void>, resolve: () => void }
 function deferred (): Deferred {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => { resolve = r })
-  return { promise, resolve }
+  let done!: () => void
+  const promise = new Promise<void>((resolve) => { done = resolve })
+  return { promise, resolve: done }
+}
+
+/** batches this worker made durable (its sluice_batch_rows histogram count) */
+async function batchesStored (w: Worker): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${w.port}/metrics`)).text()
+  return Number(/^sluice_batch_rows_count (\d+)/m.exec(text)?.[1] ?? 0)
 }
 
 async function owned (w: Worker): Promise<number[]> {
@@ -38,16 +46,18 @@ async function storedOffsets (fx: Fixture): Promise<Map<number, number>> {
 async function twoWorkersRun (t: Test, fx: Fixture): Promise<void> {
   const [a, b] = await Promise.all([startWorker(t, fx), startWorker(t, fx)])
 
-  const bStopping = deferred()
+  const shared = deferred()
   const takenOver = deferred()
   let gatesTimedOut = false
   const gate = async (d: Deferred): Promise<void> => {
     if (await Promise.race([d.promise.then(() => true), sleep(GATE_MAX_MS, false, { ref: false })]) === false) gatesTimedOut = true
   }
+  let sentSoFar = 0
   // continuous production in the background: 2,000 per batch, small pauses in between
   const producing: Promise<Produced> = produceSample(fx.topic, { count: EVENTS, duplicateRatio: 0.01, seed: 7 }, async (sent) => {
-    await sleep(50)
-    if (sent >= GATE_STOP_B && sent < GATE_STOP_B + 2000) await gate(bStopping)
+    sentSoFar = sent
+    await sleep(100)
+    if (sent >= GATE_SPLIT && sent < GATE_SPLIT + 2000) await gate(shared)
     if (sent >= GATE_TAKEOVER && sent < GATE_TAKEOVER + 2000) await gate(takenOver)
   })
   let produced: Produced
@@ -60,10 +70,12 @@ async function twoWorkersRun (t: Test, fx: Fixture): Promise<void> {
       return split[0].length > 0 && split[1].length > 0 && all.join() === '0,1,2,3,4,5'
     }, 60_000, 200)
     t.pass(`A owns [${split[0].join()}], B owns [${split[1].join()}]`)
+    shared.resolve()
 
-    const stopped = b.stop()
-    bStopping.resolve()
-    t.equal(await stopped, 0, 'B stops gracefully with exit code 0')
+    // B leaves once it has written batches of its own, while events keep arriving
+    await waitFor('B to store a batch mid-stream', async () => sentSoFar >= STOP_B_AT && (await batchesStored(b)) > 0, 60_000, 50)
+    t.comment(`stopping B after ${sentSoFar} of ${EVENTS} events were produced`)
+    t.equal(await b.stop(), 0, 'B stops gracefully with exit code 0')
     t.notOk(a.proc.exitCode !== null || a.proc.signalCode !== null, 'A is still running')
 
     let aOwns: number[] = []
@@ -71,7 +83,7 @@ async function twoWorkersRun (t: Test, fx: Fixture): Promise<void> {
     t.same(aOwns, [0, 1, 2, 3, 4, 5], 'A lists all 6 partitions after B left')
     takenOver.resolve()
   } finally {
-    bStopping.resolve()
+    shared.resolve()
     takenOver.resolve()
     produced = await producing
   }
