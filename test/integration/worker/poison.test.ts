@@ -57,7 +57,7 @@ for (const [i, source] of sources.entries()) {
     const poison = records.map((r, offset) => ({ ...r, offset })).filter((r) => r.poison !== null)
     const good = records.filter((r) => r.eventId !== null)
     t.same(poison.map((p) => p.poison), Object.keys(expected), 'one message of each poison kind')
-    t.equal(records.length, COUNT)
+    t.equal(good.length, COUNT - poison.length, 'good events around them')
 
     // produced before the worker starts, so that the worker reads them in one fetch
     const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('poison-producer') })
