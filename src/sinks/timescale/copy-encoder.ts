@@ -25,10 +25,8 @@ export function encodeCopyValue (v: unknown): string {
 
 /** One row, newline included. */
 export function encodeCopyRow (values: readonly unknown[]): string {
-  let line = ''
-  for (let i = 0; i < values.length; i++) {
-    if (i > 0) line += '\t'
-    line += encodeCopyValue(values[i])
-  }
-  return line + '\n'
+  const parts = new Array<string>(values.length)
+  for (let i = 0; i < values.length; i++) parts[i] = encodeCopyValue(values[i])
+  // join gives one flat string; `+=` would keep a rope of ~30 pieces per buffered row (bench/copy-encoder.ts)
+  return parts.join('\t') + '\n'
 }
