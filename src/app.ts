@@ -3,6 +3,9 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin.ts'
+import { entityRoutes } from './api/entities.ts'
+import { snapshotRoutes } from './api/snapshots.ts'
+import type { S3Config } from './config/config.ts'
 import { healthRoutes } from './api/health.ts'
 import { metricsRoutes } from './api/metrics.ts'
 import { ensureTopics } from './kafka/admin.ts'
@@ -12,7 +15,9 @@ import { SluiceMetrics } from './metrics/metrics.ts'
 import type { PipelineDefinition } from './pipeline/definition.ts'
 import { PipelineRunner } from './pipeline/runner.ts'
 import { DlqPublisher } from './sinks/dlq/dlq-topic.ts'
+import type { Sink } from './sinks/sink.ts'
 import { migrate, quoteIdent } from './sinks/timescale/migrate.ts'
+import { createReadClient, SnapshotObjects } from './state/snapshot-store.ts'
 import type { MigrateResult } from './sinks/timescale/migrate.ts'
 
 export interface AppOptions {
@@ -32,6 +37,8 @@ export interface AppOptions {
   inflight: { maxMessages: number, maxBytes: number, lowRatio: number }
   retry: { baseMs: number, maxMs: number }
   flushConcurrency: number
+  /** S3 of the snapshots, for the snapshot API and restores (null: not configured) */
+  s3?: S3Config | null
 }
 
 export interface App {
@@ -62,6 +69,10 @@ export async function buildApp (o: AppOptions): Promise<App> {
     client.on('error', (err) => o.logger.warn({ err }, 'PostgreSQL connection failed'))
   })
   let producer: RdkafkaProducer | null = null
+  const opened: Array<Sink<unknown>> = [] // sinks whose open() ran: closed on the way out
+  const closeSinks = async (): Promise<void> => {
+    for (const s of opened.splice(0)) await s.close?.().catch((err) => o.logger.warn({ err, sink: s.name }, 'closing a sink'))
+  }
   try {
     const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
     o.logger.info(migrations, 'schema ready')
@@ -72,6 +83,11 @@ export async function buildApp (o: AppOptions): Promise<App> {
     await producer.connect()
 
     const metrics = new SluiceMetrics()
+    for (const s of new Set([...o.pipelines.values()].flatMap((p) => Object.values(p.routes)))) {
+      if (s.open === undefined) continue
+      opened.push(s)
+      await s.open({ group: o.group, pg: { url: o.pgUrl, schema: o.pgSchema }, brokers: o.brokers, producer, metrics, logger: o.logger.child({ component: 'sink', sink: s.name }) })
+    }
     const runner = new PipelineRunner({
       source: o.source,
       pool,
@@ -91,11 +107,18 @@ export async function buildApp (o: AppOptions): Promise<App> {
       logController: new LogController({ disableRequestLogging: true }),
       // Fastify's default strips unknown properties silently: `{"partition": 0}` (a typo)
       // would reach /admin/pause as an empty body and pause every partition. Refuse them.
-      ajv: { customOptions: { removeAdditional: false } }
+      ajv: { customOptions: { removeAdditional: false } },
+      // entity ids are up to 200 characters (percent-encoded, up to 9 bytes each): the
+      // schemas give a 400 past that, not the router's 414 past its default of 100
+      routerOptions: { maxParamLength: 2048 }
     })
     await http.register(healthRoutes, { runner, pool })
     await http.register(metricsRoutes, { runner, metrics })
     await http.register(adminRoutes, { runner })
+    await http.register(entityRoutes, { pool })
+    const snapshotObjects = o.s3 == null ? null : new SnapshotObjects(createReadClient(o.s3), o.s3.bucket)
+    http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })
+    await http.register(snapshotRoutes, { pool, schema: o.pgSchema, objects: snapshotObjects })
 
     const dlqProducer = producer
     return {
@@ -107,12 +130,14 @@ export async function buildApp (o: AppOptions): Promise<App> {
       async close (graceMs: number): Promise<boolean> {
         const clean = await runner.stop(graceMs)
         await http.close()
+        await closeSinks()
         await dlqProducer.close()
         await pool.end()
         return clean
       }
     }
   } catch (err) {
+    await closeSinks()
     await producer?.close().catch(() => {})
     await pool.end().catch(() => {})
     throw err

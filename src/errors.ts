@@ -25,6 +25,12 @@ export const errorCodes = {
   SLUICE_ERR_KAFKA_TRANSIENT: 'transient',
   SLUICE_ERR_KAFKA_FATAL: 'fatal',
   SLUICE_ERR_DLQ_PRODUCE: 'transient',
+  SLUICE_ERR_S3_UNAVAILABLE: 'transient',
+  SLUICE_ERR_S3_UPLOAD: 'poison',
+  SLUICE_ERR_S3_REJECTED: 'poison',
+  SLUICE_ERR_S3_FATAL: 'fatal',
+  SLUICE_ERR_SNAPSHOT_INVALID: 'poison',
+  SLUICE_ERR_SNAPSHOT_CHUNK: 'poison',
   SLUICE_ERR_SHUTDOWN_TIMEOUT: 'fatal'
 } as const satisfies Record<string, ErrorKind>
 

@@ -27,7 +27,7 @@ try {
 const logger = pino({
   level: config.logLevel,
   base: { pid: process.pid, clientId: config.kafka.clientId },
-  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString'], censor: '[redacted]' }
+  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey'], censor: '[redacted]' }
 })
 
 let app: App | null = null
@@ -49,8 +49,8 @@ process.once('SIGTERM', () => { stop(0, 'SIGTERM').catch(() => process.exit(1)) 
 process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 
 async function start (): Promise<void> {
-  logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight }, 'starting sluice')
-  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir })
+  logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
+  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   for (let attempt = 1; ; attempt++) {
     try {
       app = await buildApp({
@@ -68,7 +68,8 @@ async function start (): Promise<void> {
         batch: config.batch,
         inflight: config.inflight,
         retry: config.retry,
-        flushConcurrency: config.flushConcurrency
+        flushConcurrency: config.flushConcurrency,
+        s3: config.s3
       })
       break
     } catch (err) {

@@ -9,7 +9,7 @@ import { SluiceError } from '../errors.ts'
  * variable is documented in the README; a bad value stops the worker with SLUICE_ERR_CONFIG.
  */
 export interface Config {
-  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number, sessionTimeoutMs: number, heartbeatIntervalMs: number }
+  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number, sessionTimeoutMs: number, heartbeatIntervalMs: number, prefetchBytes: number | null }
   /** topic -> pipeline name (a module in pipelines/) */
   pipelines: ReadonlyMap<string, string>
   pg: { url: string, schema: string, poolSize: number }
@@ -25,6 +25,29 @@ export interface Config {
   sqlDir: string
   pipelinesDir: string
   schemasDir: string
+  /** S3 for snapshots; null when SLUICE_S3_BUCKET is unset (snapshot events are then stored in the event log) */
+  s3: S3Config | null
+  /** where SNAPSHOT_UPLOADED / SNAPSHOT_FAILED are produced */
+  snapshotsTopic: string
+}
+
+/** The S3 snapshot sink's settings (src/sinks/s3/). */
+export interface S3Config {
+  /** null: the AWS endpoint of the region; otherwise path-style requests to this URL */
+  endpoint: string | null
+  region: string
+  bucket: string
+  /** null: the AWS SDK's default credential chain */
+  accessKeyId: string | null
+  secretAccessKey: string | null
+  /** prepended to every key (`snapshots/...`, `metadata/...`): '' or ends with '/' */
+  prefix: string
+  /** multipart part size; memory per open upload is about partBytes x (queueSize + 1) */
+  partBytes: number
+  /** parts uploaded in parallel per upload */
+  queueSize: number
+  /** attempts of one S3 request before the snapshot fails (SLUICE_ERR_S3_UPLOAD) */
+  maxAttempts: number
 }
 
 /** variable -> [JSON Schema, default]; the schema decides coercion and bounds */
@@ -36,6 +59,7 @@ const VARS = {
   SLUICE_FETCH_BATCH: [{ type: 'integer', minimum: 1, maximum: 100000 }, 2000],
   SLUICE_KAFKA_SESSION_TIMEOUT_MS: [{ type: 'integer', minimum: 3000, maximum: 300000 }, 30000],
   SLUICE_KAFKA_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 100000 }, 3000],
+  SLUICE_KAFKA_PREFETCH_BYTES: [{ type: 'integer', minimum: 0, maximum: 1073741824 }, 0],
   SLUICE_TOPICS: [{ type: 'string' }, ''],
   SLUICE_PIPELINES: [{ type: 'string' }, ''],
   SLUICE_PG_URL: [{ type: 'string', minLength: 1 }, undefined],
@@ -58,7 +82,17 @@ const VARS = {
   SLUICE_LOG_LEVEL: [{ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, 'info'],
   SLUICE_SQL_DIR: [{ type: 'string', minLength: 1 }, 'sql'],
   SLUICE_PIPELINES_DIR: [{ type: 'string', minLength: 1 }, 'pipelines'],
-  SLUICE_SCHEMAS_DIR: [{ type: 'string', minLength: 1 }, 'pipelines/schemas']
+  SLUICE_SCHEMAS_DIR: [{ type: 'string', minLength: 1 }, 'pipelines/schemas'],
+  SLUICE_S3_ENDPOINT: [{ type: 'string', pattern: '^(https?://.+)?$' }, ''],
+  SLUICE_S3_REGION: [{ type: 'string', minLength: 1 }, 'us-east-1'],
+  SLUICE_S3_BUCKET: [{ type: 'string', pattern: '^([a-z0-9][a-z0-9.-]{1,62})?$' }, ''],
+  SLUICE_S3_ACCESS_KEY: [{ type: 'string' }, ''],
+  SLUICE_S3_SECRET_KEY: [{ type: 'string' }, ''],
+  SLUICE_S3_PREFIX: [{ type: 'string', pattern: '^([A-Za-z0-9._=-]+/)*$' }, ''],
+  SLUICE_S3_PART_BYTES: [{ type: 'integer', minimum: 5 * 1024 * 1024, maximum: 1024 * 1024 * 1024 }, 8 * 1024 * 1024],
+  SLUICE_S3_QUEUE_SIZE: [{ type: 'integer', minimum: 1, maximum: 16 }, 2],
+  SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
+  SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots']
 } as const
 
 type VarName = keyof typeof VARS
@@ -116,8 +150,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
   if (pipelines.size === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'no topic to consume: set SLUICE_TOPICS (default pipeline) or SLUICE_PIPELINES (pipeline:topic,...;...)')
   if (r.SLUICE_KAFKA_HEARTBEAT_MS * 3 > r.SLUICE_KAFKA_SESSION_TIMEOUT_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_KAFKA_HEARTBEAT_MS must be at most a third of SLUICE_KAFKA_SESSION_TIMEOUT_MS')
   if (r.SLUICE_RETRY_MAX_MS < r.SLUICE_RETRY_BASE_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_RETRY_MAX_MS must be at least SLUICE_RETRY_BASE_MS')
+  if ((r.SLUICE_S3_ACCESS_KEY === '') !== (r.SLUICE_S3_SECRET_KEY === '')) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_S3_ACCESS_KEY and SLUICE_S3_SECRET_KEY go together (set both, or neither for the AWS default credentials)')
   const config: Config = {
-    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS },
+    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS, prefetchBytes: r.SLUICE_KAFKA_PREFETCH_BYTES === 0 ? null : Math.max(r.SLUICE_KAFKA_PREFETCH_BYTES, 1048576) },
     pipelines,
     pg: { url: r.SLUICE_PG_URL, schema: r.SLUICE_PG_SCHEMA, poolSize: r.SLUICE_PG_POOL_SIZE },
     batch: { maxRows: r.SLUICE_BATCH_MAX_ROWS, maxBytes: r.SLUICE_BATCH_MAX_BYTES, lingerMs: r.SLUICE_BATCH_LINGER_MS },
@@ -131,7 +166,21 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     logLevel: r.SLUICE_LOG_LEVEL,
     sqlDir: resolve(r.SLUICE_SQL_DIR),
     pipelinesDir: resolve(r.SLUICE_PIPELINES_DIR),
-    schemasDir: resolve(r.SLUICE_SCHEMAS_DIR)
+    schemasDir: resolve(r.SLUICE_SCHEMAS_DIR),
+    s3: r.SLUICE_S3_BUCKET === ''
+      ? null
+      : {
+          endpoint: r.SLUICE_S3_ENDPOINT === '' ? null : r.SLUICE_S3_ENDPOINT,
+          region: r.SLUICE_S3_REGION,
+          bucket: r.SLUICE_S3_BUCKET,
+          accessKeyId: r.SLUICE_S3_ACCESS_KEY === '' ? null : r.SLUICE_S3_ACCESS_KEY,
+          secretAccessKey: r.SLUICE_S3_SECRET_KEY === '' ? null : r.SLUICE_S3_SECRET_KEY,
+          prefix: r.SLUICE_S3_PREFIX,
+          partBytes: r.SLUICE_S3_PART_BYTES,
+          queueSize: r.SLUICE_S3_QUEUE_SIZE,
+          maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS
+        },
+    snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC
   }
   return deepFreeze(config)
 }

@@ -15,7 +15,13 @@ export function createSource (config: Readonly<Config>, logger: Logger): Source 
     heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
     logger: logger.child({ component: 'source', source: config.kafka.source })
   }
+  // SLUICE_KAFKA_PREFETCH_BYTES: what a source may fetch ahead of the pipeline (unset: its defaults)
+  const prefetch = config.kafka.prefetchBytes
   return config.kafka.source === 'platformatic'
-    ? new PlatformaticSource(common)
-    : new RdkafkaSource({ ...common, fetchBatch: config.kafka.fetchBatch })
+    ? new PlatformaticSource({ ...common, ...(prefetch !== null ? { maxBytes: prefetch, maxBytesPerPartition: Math.min(prefetch, 1_048_576) } : {}) })
+    : new RdkafkaSource({
+      ...common,
+      fetchBatch: config.kafka.fetchBatch,
+      ...(prefetch !== null ? { config: { 'queued.max.messages.kbytes': Math.ceil(prefetch / 1024), 'fetch.max.bytes': prefetch, 'max.partition.fetch.bytes': Math.min(prefetch, 8 * 1_048_576) } } : {})
+    })
 }

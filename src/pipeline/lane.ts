@@ -34,6 +34,8 @@ export interface LaneOptions {
   abandoned (): boolean
   onDurable (offsets: TopicPartitionOffset[]): void
   onFatal (err: SluiceError): void
+  /** the lowest offset a sink still needs per partition (Sink.heldOffset), if any */
+  heldOffset? (topic: string, partition: number): number | undefined
 }
 
 type Batch = Map<string, PartitionPending>
@@ -198,6 +200,10 @@ export class Lane {
         }
       }
       await writeDlqRows(client, dlq)
+      // an offset hold (unfinished sink work) keeps the stored offset at the work's first message
+      if (o.heldOffset !== undefined) {
+        for (const off of offsets) off.offset = Math.min(off.offset, o.heldOffset(off.topic, off.partition) ?? off.offset)
+      }
       await storeOffsets(client, o.group, offsets)
       await client.query('COMMIT')
     } catch (err) {

@@ -8,6 +8,7 @@ import type { KafkaMessage, Source, TopicPartition, TopicPartitionOffset } from 
 import { tpKey } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
 import type { DlqPublisher } from '../sinks/dlq/dlq-topic.ts'
+import type { Sink } from '../sinks/sink.ts'
 import { classifyPgError } from '../sinks/timescale/pg-errors.ts'
 import { backoffDelay } from './backoff.ts'
 import type { PipelineDefinition } from './definition.ts'
@@ -44,6 +45,8 @@ export class PipelineRunner extends EventEmitter {
   readonly #lanes: Lane[]
   readonly #budget: InflightBudget
   readonly #parts: PartitionStates
+  /** every distinct sink of the pipelines (for their optional hooks) */
+  readonly #sinks: ReadonlyArray<Sink<unknown>>
   #stopping = false
   #abandon = false
   #started = false
@@ -63,6 +66,8 @@ export class PipelineRunner extends EventEmitter {
         this.#parts.setBackpressure(false)
       }
     })
+    this.#sinks = [...new Set([...opts.pipelines.values()].flatMap((p) => Object.values(p.routes)))]
+    const holders = this.#sinks.filter((s) => s.heldOffset !== undefined)
     const queue = new PQueue({ concurrency: opts.flushConcurrency })
     this.#lanes = []
     for (let i = 0; i < opts.flushConcurrency; i++) {
@@ -80,7 +85,8 @@ export class PipelineRunner extends EventEmitter {
         owns: (key) => this.#parts.owns(key),
         abandoned: () => this.#abandon,
         onDurable: (offsets) => this.#durable(offsets),
-        onFatal: (err) => this.#fatal(err)
+        onFatal: (err) => this.#fatal(err),
+        heldOffset: holders.length === 0 ? undefined : (topic, partition) => heldOffset(holders, topic, partition)
       }))
     }
   }
@@ -135,6 +141,7 @@ export class PipelineRunner extends EventEmitter {
     for (let attempt = 1; ; attempt++) {
       try {
         const stored = await loadOffsets(this.#o.pool, this.#o.group, tps)
+        await this.#sinkHook('assigned', tps)
         this.#parts.assigned(tps, stored)
         this.#o.logger.info({ partitions: tps.map((p) => tpKey(p.topic, p.partition)), stored }, 'partitions assigned')
         return stored
@@ -155,6 +162,7 @@ export class PipelineRunner extends EventEmitter {
     // a batch already being written may hold these partitions: give it a moment to land
     const wait = Promise.all(this.#lanes.map((l) => l.settled()))
     await Promise.race([wait, sleep(this.#o.revokeTimeoutMs ?? 10_000, undefined, { ref: false })])
+    await this.#sinkHook('revoked', tps)
     this.#o.logger.info({ partitions: [...keys] }, 'partitions revoked')
   }
 
@@ -204,6 +212,17 @@ export class PipelineRunner extends EventEmitter {
     }
   }
 
+  /** A sink's assignment hook failing is logged: it must not keep partitions from being consumed. */
+  async #sinkHook (hook: 'assigned' | 'revoked', tps: TopicPartition[]): Promise<void> {
+    await Promise.all(this.#sinks.map(async (s) => {
+      try {
+        await s[hook]?.(tps)
+      } catch (err) {
+        this.#o.logger.warn({ err, sink: s.name }, `sink ${hook} hook failed`)
+      }
+    }))
+  }
+
   #durable (offsets: TopicPartitionOffset[]): void {
     this.#parts.stored(offsets)
     this.#o.source.commit(offsets).catch((err) => {
@@ -215,4 +234,13 @@ export class PipelineRunner extends EventEmitter {
     if (this.listenerCount('fatal') === 0) throw err
     this.emit('fatal', err)
   }
+}
+
+function heldOffset (sinks: ReadonlyArray<Sink<unknown>>, topic: string, partition: number): number | undefined {
+  let min: number | undefined
+  for (const s of sinks) {
+    const h = s.heldOffset?.(topic, partition)
+    if (h !== undefined && (min === undefined || h < min)) min = h
+  }
+  return min
 }

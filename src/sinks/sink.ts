@@ -1,12 +1,16 @@
 import type { PoolClient } from 'pg'
+import type { Logger } from 'pino'
 import type { SluiceError } from '../errors.ts'
-import type { KafkaMessage } from '../kafka/types.ts'
+import type { ProduceRecord } from '../kafka/producer.ts'
+import type { KafkaMessage, TopicPartition } from '../kafka/types.ts'
+import type { SluiceMetrics } from '../metrics/metrics.ts'
 
 /**
  * A sink stores the records of one route. Its writes run inside the transaction that also
  * stores the dead letters and the partitions' next offsets, so a batch is durable as a whole
- * or not at all. A sink whose data lives elsewhere (S3) does that work before `write` and
- * records what it did (an index row) inside the transaction.
+ * or not at all. A sink whose data lives elsewhere (S3) does that work in `write`, finishes it
+ * before writing what it did (an index row) in the transaction, and holds the offset of work
+ * that outlives the batch (`heldOffset`).
  */
 export interface Sink<R> {
   readonly name: string
@@ -14,6 +18,41 @@ export interface Sink<R> {
   createBuffer (): SinkBuffer<R>
   /** Writes the buffers (one per partition) on `client`, inside an open transaction. */
   write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<R>>): Promise<SinkWriteResult>
+
+  // Optional hooks, for sinks whose work outlives a batch (the S3 snapshot sink); a sink that
+  // only writes inside the transaction needs none of them.
+
+  /** Called once at start-up (app.ts), before any message is consumed; a throw stops start-up. */
+  open? (runtime: SinkRuntime): Promise<void>
+  /** Called once at shutdown, after the last batch was written. */
+  close? (): Promise<void>
+  /**
+   * Offset hold: the lowest offset of the partition the sink still needs, or undefined. A
+   * sink that took in messages whose work is not finished when their batch commits (the
+   * first chunk of a snapshot whose multipart upload is still open) returns that message's
+   * offset; the lane then stores min(next offset, hold) for the partition, so a crash or a
+   * rebalance reads the unfinished work again. Asked after `write`, before the offsets are
+   * stored; must be synchronous and cheap.
+   */
+  heldOffset? (topic: string, partition: number): number | undefined
+  /** Partitions were assigned to this worker (before their first message is delivered). */
+  assigned? (partitions: TopicPartition[]): Promise<void>
+  /** Partitions were revoked (after their in-flight batch settled or timed out). */
+  revoked? (partitions: TopicPartition[]): Promise<void>
+}
+
+/** What the worker hands a sink's `open`: the resources it shares with it. */
+export interface SinkRuntime {
+  /** the consumer group (the key of sluice_offsets) */
+  group: string
+  /** sluice's database, for work outside the batch transaction (the sink opens its own pool) */
+  pg: { url: string, schema: string }
+  /** Kafka bootstrap servers, for the topics the sink produces to */
+  brokers: string
+  /** the worker's producer (the one dead letters go through) */
+  producer: { produceBatch (records: readonly ProduceRecord[]): Promise<void> }
+  metrics: SluiceMetrics
+  logger: Logger
 }
 
 export interface SinkBuffer<R> {

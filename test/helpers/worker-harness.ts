@@ -118,6 +118,8 @@ export async function startWorker (t: Test, fx: Fixture, env: Record<string, str
       SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000',
       SLUICE_KAFKA_HEARTBEAT_MS: '500',
       SLUICE_RETRY_MAX_MS: '2000',
+      // the S3 snapshot sink's keys (when S3 is configured) under a prefix of the fixture's own
+      SLUICE_S3_PREFIX: `test/${fx.schema}/`,
       ...env
     },
     stdio: ['ignore', out, out]

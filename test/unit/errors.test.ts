@@ -6,7 +6,7 @@ import type { ErrorCode } from '../../src/errors.ts'
 test('every error code is documented with its kind in docs/errors.md', async (t) => {
   const doc = readFileSync('docs/errors.md', 'utf8')
   const rows = new Map<string, string>()
-  for (const m of doc.matchAll(/^\| `(SLUICE_ERR_[A-Z_]+)` \| (poison|transient|fatal) \|/gm)) rows.set(m[1] as string, m[2] as string)
+  for (const m of doc.matchAll(/^\| `(SLUICE_ERR_[A-Z0-9_]+)` \| (poison|transient|fatal) \|/gm)) rows.set(m[1] as string, m[2] as string)
   for (const [code, kind] of Object.entries(errorCodes)) {
     t.equal(rows.get(code), kind, `${code} is documented as ${kind}`)
   }

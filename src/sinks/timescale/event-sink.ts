@@ -6,6 +6,7 @@ import { SluiceError } from '../../errors.ts'
 import type { EntityEvent } from '../../pipeline/event.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
+import { insertAndProject } from '../../state/projection.ts'
 import { encodeCopyRow } from './copy-encoder.ts'
 import { isRowRejection } from './pg-errors.ts'
 
@@ -48,6 +49,8 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
 export interface EventSinkOptions {
   name?: string
   table?: string
+  /** the entity-state projection maintained in the same transaction (null: none) */
+  stateTable?: string | null
 }
 
 /**
@@ -55,16 +58,20 @@ export interface EventSinkOptions {
  * table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING, which drops producer
  * duplicates (same event_id and timestamp) and redeliveries. A COPY the database rejects is
  * split (SAVEPOINT per attempt) until the rejected rows are isolated; the rest is stored.
+ * The INSERT also applies the newly stored events to entity_state (`stateTable`), in the
+ * same statement and transaction (src/state/projection.ts).
  */
 export class TimescaleEventSink implements Sink<EntityEvent> {
   readonly name: string
   readonly #table: string
   readonly #stage: string
+  readonly #stateTable: string | null
 
   constructor (opts: EventSinkOptions = {}) {
     this.name = opts.name ?? 'timescale'
     this.#table = opts.table ?? 'entity_event_logs'
     this.#stage = stageTableFor(this.#table)
+    this.#stateTable = opts.stateTable === undefined ? 'entity_state' : opts.stateTable
   }
 
   createBuffer (): EventBuffer {
@@ -84,8 +91,14 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     await this.#prepare(client)
     const rejected: Rejected[] = []
     await this.#copyIsolating(client, lines, origins, 0, lines.length, rejected)
-    const res = await client.query(`INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage} ON CONFLICT DO NOTHING`)
-    const stored = res.rowCount ?? 0
+    let stored: number
+    if (this.#stateTable === null) {
+      const res = await client.query(`INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage} ON CONFLICT DO NOTHING`)
+      stored = res.rowCount ?? 0
+    } else {
+      // the same INSERT, RETURNING the new rows into the entity-state projection (src/state/projection.ts)
+      stored = (await insertAndProject(client, { log: this.#table, stage: this.#stage, state: this.#stateTable, columns: COLUMNS })).stored
+    }
     return { stored, duplicates: lines.length - rejected.length - stored, rejected }
   }
 

@@ -29,3 +29,17 @@ test('every variable the worker reads is documented in the README', async (t) =>
   const readme = readFileSync('README.md', 'utf8')
   for (const name of configVariables) t.match(readme, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `${name} has a row in the README`)
 })
+
+test('S3 settings: optional, validated, the secret only with its key', async (t) => {
+  t.equal(loadConfig(base).s3, null, 'no bucket: no S3')
+  t.equal(loadConfig(base).snapshotsTopic, 'todo-snapshots')
+  const c = loadConfig({ ...base, SLUICE_S3_BUCKET: 'sluice', SLUICE_S3_ENDPOINT: 'http://127.0.0.1:17070', SLUICE_S3_ACCESS_KEY: 'k', SLUICE_S3_SECRET_KEY: 's', SLUICE_S3_PART_BYTES: String(16 * 1024 * 1024) })
+  t.match(c.s3, { bucket: 'sluice', endpoint: 'http://127.0.0.1:17070', region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's', prefix: '', partBytes: 16 * 1024 * 1024, queueSize: 2, maxAttempts: 20 })
+  t.equal(loadConfig({ ...base, SLUICE_S3_BUCKET: 'sluice' }).s3?.endpoint, null, 'no endpoint: AWS')
+  t.throws(() => loadConfig({ ...base, SLUICE_S3_BUCKET: 'sluice', SLUICE_S3_PART_BYTES: '1024' }), { message: /SLUICE_S3_PART_BYTES/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_S3_BUCKET: 'sluice', SLUICE_S3_ACCESS_KEY: 'k' }), { message: /go together/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_S3_BUCKET: 'Bad_Bucket' }), { message: /SLUICE_S3_BUCKET/ })
+  t.throws(() => loadConfig({ ...base, SLUICE_S3_PREFIX: 'no-slash' }), { message: /SLUICE_S3_PREFIX/ })
+  t.equal(loadConfig(base).kafka.prefetchBytes, null, 'prefetch: the source\'s own unless set')
+  t.equal(loadConfig({ ...base, SLUICE_KAFKA_PREFETCH_BYTES: '4194304' }).kafka.prefetchBytes, 4194304)
+})

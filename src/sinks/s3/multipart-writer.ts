@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto'
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
+import { abortUpload, withS3Retry } from './s3-ops.ts'
+import type { RetryPolicy } from './s3-ops.ts'
+
+export interface MultipartWriterOptions {
+  s3: S3Client
+  bucket: string
+  key: string
+  contentType: string
+  metadata: Record<string, string>
+  /** bytes per part (S3: at least 5 MiB except the last) */
+  partBytes: number
+  /** parts uploaded in parallel; `write` waits for a free slot beyond that */
+  queueSize: number
+  retry: RetryPolicy
+}
+
+/**
+ * One S3 multipart upload fed by `write` calls of any size: bytes are copied into a part
+ * buffer of partBytes, and a full part is uploaded in the background while the next one
+ * fills; parts being filled or sent are at most queueSize, so memory is bounded by
+ * partBytes x queueSize whatever the object's size (part buffers are reused). The bytes'
+ * sha256 is computed as they are copied. Each part
+ * is retried on its own (RetryPolicy); a part that still fails is thrown by the next
+ * `write` or by `finish`. Nothing is visible in the bucket until `finish` completes it.
+ */
+export class MultipartWriter {
+  readonly key: string
+  readonly #o: MultipartWriterOptions
+  #uploadId: string | null = null
+  readonly #parts: CompletedPart[] = []
+  #current: Buffer | null = null
+  #fill = 0
+  #partNumber = 0
+  readonly #inflight = new Set<Promise<void>>()
+  readonly #free: Buffer[] = []
+  #error: unknown = null
+  #bytes = 0
+  readonly #hash = createHash('sha256')
+
+  constructor (opts: MultipartWriterOptions) {
+    this.#o = opts
+    this.key = opts.key
+  }
+
+  get uploadId (): string | null { return this.#uploadId }
+  /** bytes written so far */
+  get bytes (): number { return this.#bytes }
+
+  async create (): Promise<string> {
+    const o = this.#o
+    const res = await withS3Retry(`creating the multipart upload of ${o.key}`, o.retry, async () =>
+      o.s3.send(new CreateMultipartUploadCommand({ Bucket: o.bucket, Key: o.key, ContentType: o.contentType, Metadata: o.metadata })))
+    if (res.UploadId === undefined) throw new Error(`S3 returned no upload id for ${o.key}`)
+    this.#uploadId = res.UploadId
+    return res.UploadId
+  }
+
+  async write (data: Buffer): Promise<void> {
+    let off = 0
+    while (off < data.length) {
+      const buf = await this.#room()
+      const n = data.copy(buf, this.#fill, off)
+      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
+      this.#fill += n
+      off += n
+      this.#bytes += n
+      if (this.#fill === this.#o.partBytes) this.#cut()
+    }
+  }
+
+  /**
+   * Writes the bytes a base64 string decodes to, decoded straight into the part buffer (no
+   * intermediate Buffer: a 256 MiB snapshot in 512 KiB chunks would otherwise allocate 256 MiB
+   * of short-lived buffers). The string must be unbroken base64 (no whitespace).
+   */
+  async writeBase64 (text: string): Promise<void> {
+    let pos = 0
+    while (pos < text.length) {
+      const buf = await this.#room()
+      const room = this.#o.partBytes - this.#fill
+      if (room < 3) { // a 4-character group straddles two parts
+        await this.write(Buffer.from(text.slice(pos, pos + 4), 'base64'))
+        pos += 4
+        continue
+      }
+      const end = Math.min(text.length, pos + Math.floor(room / 3) * 4)
+      const n = buf.write(end - pos === text.length ? text : text.slice(pos, end), this.#fill, room, 'base64')
+      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
+      this.#fill += n
+      this.#bytes += n
+      pos = end
+      if (this.#fill === this.#o.partBytes) this.#cut()
+    }
+  }
+
+  /** sha256 hex of every byte written (call once, after the last write) */
+  sha256 (): string {
+    return this.#hash.digest('hex')
+  }
+
+  /** Uploads what is left as the last part, waits for every part, completes the upload. */
+  async finish (): Promise<{ etag: string | undefined }> {
+    const o = this.#o
+    this.#check()
+    if (this.#fill > 0 || this.#partNumber === 0) this.#cut() // an empty object is one empty part
+    while (this.#inflight.size > 0) await Promise.race(this.#inflight)
+    this.#check()
+    const parts = this.#parts.slice().sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
+    const res = await withS3Retry(`completing the multipart upload of ${o.key}`, o.retry, async () =>
+      o.s3.send(new CompleteMultipartUploadCommand({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, MultipartUpload: { Parts: parts } })))
+    this.#release()
+    return { etag: res.ETag }
+  }
+
+  /** Aborts the upload (once the parts in flight have returned, so none lands afterwards). */
+  async abort (retry: RetryPolicy = this.#o.retry): Promise<void> {
+    await Promise.allSettled([...this.#inflight])
+    this.#release()
+    if (this.#uploadId === null) return
+    const o = this.#o
+    await withS3Retry(`aborting the multipart upload of ${o.key}`, retry, async () => abortUpload(o.s3, o.bucket, o.key, this.#uploadId as string))
+  }
+
+  #check (): void {
+    if (this.#error !== null) throw this.#error
+  }
+
+  #release (): void {
+    this.#current = null
+    this.#free.length = 0
+  }
+
+  /**
+   * The part buffer being filled; a new one only once fewer than queueSize parts are in
+   * flight, so parts being filled and sent together never exceed queueSize (lib-storage's
+   * bound: partBytes x queueSize).
+   */
+  async #room (): Promise<Buffer> {
+    this.#check()
+    if (this.#current !== null) return this.#current
+    while (this.#inflight.size >= this.#o.queueSize) await Promise.race(this.#inflight)
+    this.#check()
+    this.#current = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#o.partBytes)
+    this.#fill = 0
+    return this.#current
+  }
+
+  #cut (): void {
+    const buf = this.#current ?? Buffer.alloc(0)
+    const len = this.#fill
+    this.#current = null
+    this.#fill = 0
+    const number = ++this.#partNumber
+    const o = this.#o
+    const p: Promise<void> = withS3Retry(`uploading part ${number} of ${o.key}`, o.retry, async () =>
+      o.s3.send(new UploadPartCommand({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: buf.subarray(0, len), ContentLength: len })))
+      .then((res) => {
+        this.#parts.push({ PartNumber: number, ETag: res.ETag })
+        if (buf.length === o.partBytes && this.#free.length < o.queueSize) this.#free.push(buf)
+      }, (err: unknown) => { this.#error ??= err })
+      .finally(() => { this.#inflight.delete(p) })
+    this.#inflight.add(p)
+  }
+}

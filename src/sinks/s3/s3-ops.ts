@@ -1,0 +1,119 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
+import type { S3Config } from '../../config/config.ts'
+import { SluiceError, errorMessage } from '../../errors.ts'
+import { backoffDelay } from '../../pipeline/backoff.ts'
+
+/** An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count). */
+export function createS3Client (c: S3Config): S3Client {
+  return new S3Client({
+    region: c.region,
+    ...(c.endpoint !== null ? { endpoint: c.endpoint, forcePathStyle: true } : {}),
+    ...(c.accessKeyId !== null && c.secretAccessKey !== null ? { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } } : {}),
+    maxAttempts: 1,
+    // a server that accepts the connection and then says nothing must not hold a partition forever
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 }
+  })
+}
+
+const FATAL_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket', 'AllAccessDisabled',
+  'InvalidBucketName', 'XAdminUserNotFound', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'])
+const TRANSIENT_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed',
+  'InternalError', 'ServiceUnavailable', 'TimeoutError', 'NoSuchUpload', 'RequestAbortedError', 'AbortError'])
+const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH',
+  'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'])
+
+/**
+ * An S3 failure as a SluiceError: credentials and missing buckets are fatal; no response at
+ * all (connection refused or reset, timeouts), 5xx, 429/408, throttling and a vanished
+ * multipart upload are transient; any other 4xx is the request's fault (poison).
+ */
+export function classifyS3Error (err: unknown, doing: string): SluiceError {
+  if (err instanceof SluiceError) return err
+  const e = err as { name?: string, Code?: string, code?: string, $metadata?: { httpStatusCode?: number } } | null
+  const name = e?.Code ?? e?.name ?? ''
+  const status = e?.$metadata?.httpStatusCode
+  const message = `${doing}: ${name !== '' && name !== 'Error' ? name + ': ' : ''}${errorMessage(err)}${status !== undefined ? ` (HTTP ${status})` : ''}`
+  if (FATAL_NAMES.has(name) || status === 401 || status === 403) return new SluiceError('SLUICE_ERR_S3_FATAL', message, { cause: err })
+  if (TRANSIENT_NAMES.has(name) || (e?.code !== undefined && NETWORK_ERRNOS.has(e.code)) ||
+    status === undefined || status >= 500 || status === 429 || status === 408) {
+    return new SluiceError('SLUICE_ERR_S3_UNAVAILABLE', message, { cause: err })
+  }
+  return new SluiceError('SLUICE_ERR_S3_REJECTED', message, { cause: err })
+}
+
+export interface RetryPolicy {
+  maxAttempts: number
+  baseMs: number
+  maxMs: number
+  /** called before each backoff sleep */
+  onRetry?: (doing: string, err: SluiceError, attempt: number, delayMs: number) => void
+  /** true: stop retrying now (the work was given up, e.g. its partition was revoked) */
+  cancelled?: () => boolean
+}
+
+/** Thrown by withS3Retry when `cancelled()` turned true: the caller drops the work quietly. */
+export class CancelledError extends Error {
+  constructor (doing: string) {
+    super(`${doing}: cancelled`)
+    this.name = 'CancelledError'
+  }
+}
+
+/**
+ * Runs an S3 request, retrying transient failures with capped, jittered backoff. After
+ * maxAttempts the failure becomes SLUICE_ERR_S3_UPLOAD (poison: the snapshot is given up);
+ * fatal and rejected requests are thrown at once.
+ */
+export async function withS3Retry<T> (doing: string, policy: RetryPolicy, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    if (policy.cancelled?.() === true) throw new CancelledError(doing)
+    try {
+      return await fn()
+    } catch (raw) {
+      const err = classifyS3Error(raw, doing)
+      if (!err.transient) throw err
+      if (policy.cancelled?.() === true) throw new CancelledError(doing)
+      if (attempt >= policy.maxAttempts) {
+        throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${err.message}; gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}`, { cause: err })
+      }
+      const delay = backoffDelay(attempt, policy.baseMs, policy.maxMs)
+      policy.onRetry?.(doing, err, attempt, delay)
+      await sleep(delay)
+    }
+  }
+}
+
+export interface OpenUpload { key: string, uploadId: string, initiated: Date | undefined }
+
+/** Every multipart upload in progress under a prefix (all pages). */
+export async function listUploads (s3: S3Client, bucket: string, prefix: string): Promise<OpenUpload[]> {
+  const out: OpenUpload[] = []
+  let keyMarker: string | undefined
+  let uploadIdMarker: string | undefined
+  for (;;) {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
+    for (const u of page.Uploads ?? []) {
+      if (u.Key !== undefined && u.UploadId !== undefined) out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated })
+    }
+    if (page.IsTruncated !== true || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) return out
+    keyMarker = page.NextKeyMarker
+    uploadIdMarker = page.NextUploadIdMarker
+  }
+}
+
+/** Aborts one multipart upload; one that is already gone (completed or aborted) is fine. */
+export async function abortUpload (s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+  try {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchUpload') throw err
+  }
+}
+
+/** Aborts every multipart upload in progress for exactly this key; returns how many. */
+export async function abortUploadsOf (s3: S3Client, bucket: string, key: string): Promise<number> {
+  const uploads = (await listUploads(s3, bucket, key)).filter((u) => u.key === key)
+  for (const u of uploads) await abortUpload(s3, bucket, key, u.uploadId)
+  return uploads.length
+}

@@ -1,0 +1,145 @@
+import type { PoolClient } from 'pg'
+import type { TopicPartition, TopicPartitionOffset } from '../../kafka/types.ts'
+
+export type SnapshotKind = 'inline' | 'chunked' | 'state'
+
+/** One row of the snapshots index (sql/005_snapshots.sql). */
+export interface IndexEntry {
+  snapshotId: string
+  key: string
+  kind: SnapshotKind
+  createdAt: string | Date
+  createdBy: string | null
+  triggerEvent: string | null
+  version: number | null
+  counts: Record<string, number>
+  /** 'sha256:<hex>' of the stored bytes */
+  checksum: string
+  size: number
+  etag: string | null
+  covers: TopicPartitionOffset[] | null
+  asOf: string | Date | null
+  /** the message that finished the snapshot (the last chunk, the SNAPSHOT_CREATED, the trigger) */
+  origin: TopicPartitionOffset
+}
+
+type Db = Pick<PoolClient, 'query'>
+
+/** Upserts index rows inside the batch's transaction: a redelivery rewrites the same row. */
+export async function upsertIndex (client: Db, entries: readonly IndexEntry[]): Promise<void> {
+  for (const e of entries) {
+    await client.query(
+      `INSERT INTO snapshots (snapshot_id, object_key, kind, created_at, created_by, trigger_event, version, counts,
+         checksum, size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+       ON CONFLICT (snapshot_id) DO UPDATE SET object_key = EXCLUDED.object_key, kind = EXCLUDED.kind,
+         created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by, trigger_event = EXCLUDED.trigger_event,
+         version = EXCLUDED.version, counts = EXCLUDED.counts, checksum = EXCLUDED.checksum, size_bytes = EXCLUDED.size_bytes,
+         etag = EXCLUDED.etag, covers = EXCLUDED.covers, as_of = EXCLUDED.as_of, source_topic = EXCLUDED.source_topic,
+         source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset, indexed_at = now()`,
+      [e.snapshotId, e.key, e.kind, e.createdAt, e.createdBy, e.triggerEvent, e.version, JSON.stringify(e.counts),
+        e.checksum, e.size, e.etag, e.covers === null ? null : JSON.stringify(e.covers), e.asOf,
+        e.origin.topic, e.origin.partition, e.origin.offset]
+    )
+  }
+}
+
+/** The index rows of these snapshot ids (to recognise redelivered work), by id. */
+export async function indexedOrigins (client: Db, ids: readonly string[]): Promise<Map<string, TopicPartitionOffset>> {
+  const out = new Map<string, TopicPartitionOffset>()
+  if (ids.length === 0) return out
+  const res = await client.query('SELECT snapshot_id, source_topic, source_partition, source_offset FROM snapshots WHERE snapshot_id = ANY($1::text[])', [ids])
+  for (const r of res.rows) out.set(r.snapshot_id, { topic: r.source_topic, partition: r.source_partition, offset: Number(r.source_offset) })
+  return out
+}
+
+/**
+ * Serialises the writers of metadata/snapshot_index.json: taken in the batch's transaction
+ * before the index is read, held until commit, so the last writer has seen every row.
+ * Keyed by sluice's schema (advisory locks are database-wide).
+ */
+export async function lockIndex (client: Db): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(20933, (SELECT oid::int FROM pg_namespace WHERE nspname = current_schema()))')
+}
+
+/** metadata/snapshot_index.json: every indexed snapshot, newest first. */
+export async function indexDocument (client: Db): Promise<Buffer> {
+  const res = await client.query(
+    `SELECT snapshot_id, object_key, kind, created_at, created_by, trigger_event, version, counts, checksum,
+       size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset
+     FROM snapshots ORDER BY created_at DESC, snapshot_id`)
+  const snapshots = res.rows.map((r) => ({
+    snapshotId: r.snapshot_id,
+    key: r.object_key,
+    kind: r.kind,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    triggerEvent: r.trigger_event,
+    version: r.version === null ? null : Number(r.version),
+    counts: r.counts,
+    checksum: r.checksum,
+    size: Number(r.size_bytes),
+    etag: r.etag,
+    covers: r.covers,
+    asOf: r.as_of,
+    origin: r.source_topic === null ? null : { topic: r.source_topic, partition: r.source_partition, offset: Number(r.source_offset) }
+  }))
+  return Buffer.from(JSON.stringify({ updatedAt: new Date().toISOString(), count: snapshots.length, snapshots }, null, 1))
+}
+
+// ---- snapshot_uploads: multipart uploads started and not finished
+
+export interface UploadRow {
+  snapshotId: string
+  key: string
+  /** '' while the upload is being created (or for lib-storage uploads, whose id stays inside) */
+  uploadId: string
+  origin: TopicPartitionOffset | null
+}
+
+/**
+ * Records an upload before (uploadId '') and after CreateMultipartUpload, autocommitted: a
+ * crash at any point leaves a row naming the key, and whoever owns the partition next aborts
+ * every upload of that key. An upload without a row is an orphan (swept by age).
+ */
+export async function recordUpload (db: Db, row: UploadRow): Promise<void> {
+  await db.query(
+    `INSERT INTO snapshot_uploads (snapshot_id, object_key, upload_id, source_topic, source_partition, source_offset)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (snapshot_id) DO UPDATE SET object_key = EXCLUDED.object_key, upload_id = EXCLUDED.upload_id,
+       source_topic = EXCLUDED.source_topic, source_partition = EXCLUDED.source_partition,
+       source_offset = EXCLUDED.source_offset, started_at = now()`,
+    [row.snapshotId, row.key, row.uploadId, row.origin?.topic ?? null, row.origin?.partition ?? null, row.origin?.offset ?? null]
+  )
+}
+
+/** Removes an upload's row (only that upload's when uploadId is given: a newer one stays). */
+export async function forgetUpload (db: Db, snapshotId: string, uploadId?: string): Promise<void> {
+  if (uploadId === undefined) await db.query('DELETE FROM snapshot_uploads WHERE snapshot_id = $1', [snapshotId])
+  else await db.query('DELETE FROM snapshot_uploads WHERE snapshot_id = $1 AND upload_id = $2', [snapshotId, uploadId])
+}
+
+function toRow (r: any): UploadRow {
+  return {
+    snapshotId: r.snapshot_id,
+    key: r.object_key,
+    uploadId: r.upload_id,
+    origin: r.source_topic === null ? null : { topic: r.source_topic, partition: r.source_partition, offset: Number(r.source_offset) }
+  }
+}
+
+/** Uploads recorded for these partitions (their previous owner's: abandoned by definition). */
+export async function uploadsOfPartitions (db: Db, tps: readonly TopicPartition[]): Promise<UploadRow[]> {
+  if (tps.length === 0) return []
+  const res = await db.query(
+    `SELECT * FROM snapshot_uploads
+     WHERE (source_topic, source_partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
+    [tps.map((t) => t.topic), tps.map((t) => t.partition)]
+  )
+  return res.rows.map(toRow)
+}
+
+/** Every recorded upload. */
+export async function allUploads (db: Db): Promise<UploadRow[]> {
+  return (await db.query('SELECT * FROM snapshot_uploads')).rows.map(toRow)
+}

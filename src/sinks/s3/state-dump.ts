@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto'
+import { PassThrough, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createGzip } from 'node:zlib'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { Pool, PoolClient } from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
+import type { TopicPartitionOffset } from '../../kafka/types.ts'
+import { classifyPgError } from '../timescale/pg-errors.ts'
+import { SluiceError } from '../../errors.ts'
+import { backoffDelay } from '../../pipeline/backoff.ts'
+import { abortUploadsOf, classifyS3Error, withS3Retry } from './s3-ops.ts'
+import type { RetryPolicy } from './s3-ops.ts'
+
+export interface StateDumpOptions {
+  pool: Pool
+  s3: S3Client
+  bucket: string
+  key: string
+  /** the consumer group whose stored offsets the dump covers */
+  group: string
+  partBytes: number
+  queueSize: number
+  metadata: Record<string, string>
+  stateTable?: string
+  logTable?: string
+}
+
+export interface StateDump {
+  sha256: string
+  size: number
+  rows: number
+  /** rows per entity type */
+  counts: Record<string, number>
+  /** the stored next offsets read in the dump's snapshot: every event before them is in it */
+  covers: TopicPartitionOffset[]
+  /** max("timestamp") of the event log in the dump's snapshot */
+  asOf: Date | null
+  /** the dump transaction's start (PostgreSQL's now()) */
+  createdAt: Date
+  etag: string | undefined
+}
+
+/** Counts the lines of a stream without changing it. */
+function lineCounter (count: { n: number }): Transform {
+  return new Transform({
+    transform (chunk: Buffer, _enc, cb) {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) count.n++
+      cb(null, chunk)
+    }
+  })
+}
+
+/**
+ * A consistent dump of entity_state: one REPEATABLE READ transaction reads sluice_offsets
+ * (covers), max(timestamp) of the event log (as_of), the counts, and streams
+ * `row_to_json(entity_state)` one row per line (NDJSON) through gzip and sha256 into a
+ * multipart upload (lib-storage: memory bounded by partBytes x queueSize). The COPY uses CSV
+ * with control characters as delimiter and quote: JSON never contains them raw, so every
+ * line is row_to_json's text verbatim (COPY's text format would double the backslashes).
+ * Throws S3 failures as classified SluiceErrors (SLUICE_ERR_S3_*), PostgreSQL ones as theirs.
+ */
+export async function dumpEntityState (o: StateDumpOptions): Promise<StateDump> {
+  const state = o.stateTable ?? 'entity_state'
+  const log = o.logTable ?? 'entity_event_logs'
+  let client: PoolClient
+  try {
+    client = await o.pool.connect()
+  } catch (err) {
+    throw classifyPgError(err, 'connecting to PostgreSQL for a state dump')
+  }
+  let broken = false
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    const offsets = await client.query('SELECT topic, partition, next_offset FROM sluice_offsets WHERE consumer_group = $1 ORDER BY topic, partition', [o.group])
+    const covers = offsets.rows.map((r) => ({ topic: r.topic as string, partition: r.partition as number, offset: Number(r.next_offset) }))
+    const head = await client.query(`SELECT now() AS now, (SELECT max("timestamp") FROM ${log}) AS as_of`)
+    const byEntity = await client.query(`SELECT entity, count(*)::bigint AS n FROM ${state} GROUP BY entity ORDER BY entity`)
+    const counts: Record<string, number> = {}
+    for (const r of byEntity.rows) counts[r.entity as string] = Number(r.n)
+
+    const hash = createHash('sha256')
+    let size = 0
+    const lines = { n: 0 }
+    const body = new PassThrough()
+    const upload = new Upload({
+      client: o.s3,
+      params: { Bucket: o.bucket, Key: o.key, Body: body, ContentType: 'application/gzip', Metadata: o.metadata },
+      partSize: o.partBytes,
+      queueSize: o.queueSize,
+      leavePartsOnError: false
+    })
+    let s3Error: unknown = null
+    const uploading = upload.done().catch((err: unknown) => {
+      s3Error = err
+      body.destroy(err as Error)
+      throw err
+    })
+    const copy = client.query(copyTo(`COPY (SELECT row_to_json(s) FROM ${state} s ORDER BY entity, entity_id) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`))
+    const tap = new Transform({
+      transform (chunk: Buffer, _enc, cb) {
+        hash.update(chunk)
+        size += chunk.length
+        cb(null, chunk)
+      }
+    })
+    const streaming = pipeline(copy, lineCounter(lines), createGzip(), tap, body)
+    const [streamed, uploaded] = await Promise.allSettled([streaming, uploading])
+    if (s3Error !== null) {
+      broken = streamed.status === 'rejected'
+      throw classifyS3Error(s3Error, `uploading the state dump ${o.key}`)
+    }
+    if (streamed.status === 'rejected') {
+      broken = true
+      await upload.abort().catch(() => {})
+      throw classifyPgError(streamed.reason, `dumping ${state}`)
+    }
+    if (uploaded.status === 'rejected') throw classifyS3Error(uploaded.reason, `uploading the state dump ${o.key}`)
+    const rows = Object.values(counts).reduce((a, b) => a + b, 0)
+    if (lines.n !== rows) throw new Error(`state dump ${o.key}: ${lines.n} lines streamed, ${rows} rows counted in the same snapshot`)
+    await client.query('COMMIT')
+    return {
+      sha256: hash.digest('hex'),
+      size,
+      rows,
+      counts,
+      covers,
+      asOf: head.rows[0].as_of ?? null,
+      createdAt: head.rows[0].now,
+      etag: uploaded.value.ETag
+    }
+  } catch (err) {
+    if (!broken) await client.query('ROLLBACK').catch(() => { broken = true })
+    if (err instanceof SluiceError) throw err
+    throw classifyPgError(err, `dumping ${state}`)
+  } finally {
+    client.release(broken)
+  }
+}
+
+/**
+ * dumpEntityState, again from scratch (the key's earlier uploads aborted first) on a
+ * transient S3 failure, up to retry.maxAttempts; then SLUICE_ERR_S3_UPLOAD. PostgreSQL's
+ * failures go up at once (the lane retries the batch).
+ */
+export async function dumpWithRetry (o: StateDumpOptions, retry: RetryPolicy): Promise<StateDump> {
+  for (let attempt = 1; ; attempt++) {
+    await withS3Retry(`aborting earlier uploads of ${o.key}`, retry, async () => abortUploadsOf(o.s3, o.bucket, o.key))
+    try {
+      return await dumpEntityState(o)
+    } catch (err) {
+      const e = err as SluiceError
+      if (e.code !== 'SLUICE_ERR_S3_UNAVAILABLE') throw err
+      if (attempt >= retry.maxAttempts) throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${e.message}; gave up after ${attempt} attempts`, { cause: e })
+      const delay = backoffDelay(attempt, retry.baseMs, retry.maxMs)
+      retry.onRetry?.(`dumping state to ${o.key}`, e, attempt, delay)
+      await sleep(delay)
+    }
+  }
+}

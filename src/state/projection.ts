@@ -1,0 +1,106 @@
+import type { PoolClient } from 'pg'
+import { basePseudoEvent, FOLD_EVENT_COLUMNS, foldCall, STATE_COLUMNS, STATE_UPSERT_SET, stateAssignments, stateValues } from './sql.ts'
+
+/**
+ * The live entity-state projection, run by the event sink inside the batch transaction: the
+ * log's INSERT ... ON CONFLICT DO NOTHING RETURNING gives exactly the newly stored events
+ * (a redelivery or a producer duplicate returns nothing, so it is never applied twice); their
+ * entities are locked (FOR UPDATE, in key order) and folded from their current row with the
+ * same SQL fold as everything else. Two cases take a second statement, after the locks, with a
+ * fresh snapshot, refolding the entity from the whole log: a new event that sorts before the
+ * entity's last applied one (an entity spread over partitions), and a new entity that another
+ * transaction created meanwhile (its INSERT met a conflict).
+ */
+export interface ProjectionTables {
+  /** the event log (entity_event_logs) */
+  log: string
+  /** the staging table the batch was copied into */
+  stage: string
+  /** the projection (entity_state) */
+  state: string
+  /** columns copied into the staging table */
+  columns: string
+}
+
+export interface ProjectionResult {
+  /** events newly stored in the log */
+  stored: number
+  /** of those, events applied to an entity (entity and entity id present) */
+  applied: number
+  /** entities refolded from the log */
+  refolded: number
+}
+
+export async function insertAndProject (client: PoolClient, t: ProjectionTables): Promise<ProjectionResult> {
+  const res = await client.query<{ stored: number, applied: number, refold: Array<[string, string]> }>(`
+    WITH ins AS (
+      INSERT INTO ${t.log} (${t.columns}) SELECT ${t.columns} FROM ${t.stage} ON CONFLICT DO NOTHING
+      RETURNING ${FOLD_EVENT_COLUMNS}
+    ),
+    news AS (SELECT * FROM ins WHERE entity IS NOT NULL AND entity_id IS NOT NULL),
+    keys AS (SELECT DISTINCT entity, entity_id FROM news),
+    cur AS (
+      SELECT s.* FROM ${t.state} s JOIN keys k ON s.entity = k.entity AND s.entity_id = k.entity_id
+      ORDER BY s.entity, s.entity_id
+      FOR UPDATE OF s
+    ),
+    flags AS (
+      SELECT n.entity, n.entity_id, bool_or(c.entity IS NOT NULL) AS seen,
+             coalesce(bool_or((n.source_partition, n.source_offset, n.source_topic) < (c.source_partition, c.source_offset, c.source_topic)), false) AS refold
+      FROM news n LEFT JOIN cur c ON c.entity = n.entity AND c.entity_id = n.entity_id
+      GROUP BY n.entity, n.entity_id
+    ),
+    events AS (
+      SELECT ${basePseudoEvent('c')} FROM cur c JOIN flags f ON f.entity = c.entity AND f.entity_id = c.entity_id WHERE NOT f.refold
+      UNION ALL
+      SELECT n.*, 1 FROM news n JOIN flags f ON f.entity = n.entity AND f.entity_id = n.entity_id WHERE NOT f.refold
+    ),
+    folded AS (
+      SELECT e.entity, e.entity_id, bool_or(e.ord = 0) AS seen, ${foldCall('e', true)} AS f
+      FROM events e GROUP BY e.entity, e.entity_id
+    ),
+    upd AS (
+      UPDATE ${t.state} s SET ${stateAssignments('x')}
+      FROM folded x WHERE x.seen AND s.entity = x.entity AND s.entity_id = x.entity_id
+      RETURNING 1
+    ),
+    created AS (
+      INSERT INTO ${t.state} (${STATE_COLUMNS})
+      SELECT ${stateValues('x')} FROM folded x WHERE NOT x.seen ORDER BY x.entity, x.entity_id
+      ON CONFLICT DO NOTHING
+      RETURNING entity, entity_id
+    )
+    SELECT (SELECT count(*) FROM ins)::int AS stored,
+           (SELECT count(*) FROM news)::int AS applied,
+           (SELECT count(*) FROM upd)::int AS updated,
+           coalesce((SELECT json_agg(json_build_array(r.entity, r.entity_id)) FROM (
+             SELECT entity, entity_id FROM flags WHERE refold
+             UNION ALL
+             SELECT x.entity, x.entity_id FROM folded x
+             WHERE NOT x.seen AND NOT EXISTS (SELECT 1 FROM created c WHERE c.entity = x.entity AND c.entity_id = x.entity_id)
+           ) r), '[]'::json) AS refold`)
+  const row = res.rows[0] as { stored: number, applied: number, refold: Array<[string, string]> }
+  if (row.refold.length > 0) await refold(client, t, row.refold)
+  return { stored: row.stored, applied: row.applied, refolded: row.refold.length }
+}
+
+/**
+ * Recomputes entities from the whole log (the transaction's own rows included). The rows are
+ * locked first, in key order, so the log is read after every competing writer committed.
+ */
+export async function refold (client: PoolClient, t: Pick<ProjectionTables, 'log' | 'state'>, keys: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  const sorted = [...keys].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)
+  const params = [sorted.map((k) => k[0]), sorted.map((k) => k[1])]
+  await client.query(`SELECT 1 FROM ${t.state} s JOIN unnest($1::text[], $2::text[]) AS k(entity, entity_id)
+    ON s.entity = k.entity AND s.entity_id = k.entity_id ORDER BY s.entity, s.entity_id FOR UPDATE OF s`, params)
+  await client.query(`
+    WITH keys AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(entity, entity_id)),
+    folded AS (
+      SELECT l.entity, l.entity_id, ${foldCall('l')} AS f
+      FROM ${t.log} l JOIN keys k ON l.entity_id = k.entity_id AND l.entity = k.entity
+      GROUP BY l.entity, l.entity_id
+    )
+    INSERT INTO ${t.state} (${STATE_COLUMNS})
+    SELECT ${stateValues('x')} FROM folded x ORDER BY x.entity, x.entity_id
+    ON CONFLICT (entity, entity_id) DO UPDATE SET ${STATE_UPSERT_SET}`, params)
+}
