@@ -1,24 +1,12 @@
 // A PostgreSQL of a test's own, which it may stop and start (the shared stack's must never be
 // stopped): the project's stack script on another port and data directory, purged at the end.
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
-import { uniqueName } from './worker-harness.ts'
+import { freePort, uniqueName } from './worker-harness.ts'
 
 const run = promisify(execFile)
-
-async function freePort (): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  await once(srv, 'close')
-  return port
-}
 
 export interface PrivatePostgres {
   readonly port: number

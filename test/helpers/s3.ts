@@ -2,8 +2,6 @@
 // listings, read-back with sha256, and clean-up of a test's prefix.
 import { createHash } from 'node:crypto'
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import type { Readable } from 'node:stream'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -14,7 +12,7 @@ import {
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3'
 import type { Test } from 'tap'
 import type { S3Config } from '../../src/config/config.ts'
-import { uniqueName } from './worker-harness.ts'
+import { freePort, uniqueName } from './worker-harness.ts'
 
 const run = promisify(execFile)
 
@@ -130,16 +128,6 @@ export interface PrivateS3 {
   readonly endpoint: string
   start (): Promise<void>
   stop (): Promise<void>
-}
-
-async function freePort (): Promise<number> {
-  const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const port = (srv.address() as { port: number }).port
-  srv.close()
-  await once(srv, 'close')
-  return port
 }
 
 async function stack (dir: string, port: number, args: string[]): Promise<void> {

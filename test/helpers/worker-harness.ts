@@ -37,7 +37,8 @@ export async function waitFor (what: string, cond: () => Promise<boolean> | bool
   }
 }
 
-async function freePort (): Promise<number> {
+/** A port nobody listens on right now, on 127.0.0.1. */
+export async function freePort (): Promise<number> {
   const srv = createServer()
   srv.listen(0, '127.0.0.1')
   await once(srv, 'listening')

@@ -1,10 +1,10 @@
-import Kafka from 'node-rdkafka'
-import type { ConsumerGlobalConfig, Message } from 'node-rdkafka'
+import type { Message } from 'node-rdkafka'
 import { test } from 'tap'
 import { RdkafkaProducer } from '../../../src/kafka/producer.ts'
 import { sampleEvents } from '../../../src/workload/seed-mix.ts'
 import type { PoisonKind, SampleRecord } from '../../../src/workload/seed-mix.ts'
 import { metricSum, scrape } from '../../helpers/prom.ts'
+import { readTopic } from '../../helpers/read-topic.ts'
 import { brokers, fixture, sources, startWorker, storedOffsetSum, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
 
 // Principle 3 (failures are classified): one of each poison kind among good events, in one
@@ -20,28 +20,6 @@ const expected: Record<PoisonKind, { code: string, stage: string, reason: RegExp
   oversize: { code: 'SLUICE_ERR_TOO_LARGE', stage: 'decode', reason: new RegExp(`\\d+ bytes, over the limit of ${MAX_EVENT_BYTES}`) },
   'nul-byte': { code: 'SLUICE_ERR_ROW_REJECTED', stage: 'sink:timescale', reason: /column event_data.*\\u0000 cannot be converted to text/ },
   'bad-timestamp': { code: 'SLUICE_ERR_ROW_REJECTED', stage: 'sink:timescale', reason: /column timestamp.*out of range.*2024-02-30/ }
-}
-
-/** Reads `count` records of a one-partition topic from its start (or what came by the deadline). */
-async function readTopic (topic: string, count: number, timeoutMs = 30_000): Promise<Message[]> {
-  const consumer = new Kafka.KafkaConsumer({
-    'bootstrap.servers': brokers,
-    'group.id': uniqueName('poison-dlq-reader'),
-    'enable.auto.commit': false
-  } as ConsumerGlobalConfig, {})
-  consumer.setDefaultConsumeTimeout(200)
-  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 15_000 }, (err) => { if (err) reject(err); else resolve() }))
-  try {
-    consumer.assign([{ topic, partition: 0, offset: 0 }])
-    const out: Message[] = []
-    const deadline = Date.now() + timeoutMs
-    while (out.length < count && Date.now() < deadline) {
-      out.push(...await new Promise<Message[]>((resolve, reject) => consumer.consume(100, (err, m) => { if (err) reject(err); else resolve(m) })))
-    }
-    return out
-  } finally {
-    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()))
-  }
 }
 
 function headersOf (m: Message): Record<string, string> {
@@ -95,7 +73,7 @@ for (const [i, source] of sources.entries()) {
     t.same(stored.rows.map((r) => r.o).filter((o) => poison.some((p) => p.offset === o)), [], 'no poison in the event log')
 
     // the topic: the same dead letters with their headers
-    const topic = await readTopic(fx.dlqTopic, poison.length)
+    const topic = await readTopic(fx.dlqTopic, (got) => got.length >= poison.length)
     t.equal(topic.length, poison.length, `${poison.length} records on ${fx.dlqTopic}`)
     for (const [k, p] of poison.entries()) {
       const m = topic[k]
