@@ -22,6 +22,7 @@ export function createSource (config: Readonly<Config>, logger: Logger): Source 
     : new RdkafkaSource({
       ...common,
       fetchBatch: config.kafka.fetchBatch,
+      fetchBatchBytes: config.kafka.fetchBatchBytes,
       ...(prefetch !== null ? { config: { 'queued.max.messages.kbytes': Math.ceil(prefetch / 1024), 'fetch.max.bytes': prefetch, 'max.partition.fetch.bytes': Math.min(prefetch, 8 * 1_048_576) } } : {})
     })
 }

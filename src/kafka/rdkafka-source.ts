@@ -16,6 +16,8 @@ export interface RdkafkaSourceOptions {
   logger?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
   /** messages asked for per consume call, default 1000 */
   fetchBatch?: number
+  /** bytes (keys + values) asked for per consume call, default 8 MiB: with large messages the call asks for fewer */
+  fetchBatchBytes?: number
   /** how long one consume call waits for a message, default 100 ms (also bounds close) */
   consumeTimeoutMs?: number
   /** all brokers unreachable for this long is reported through onError, default 60 s; 0 = never */
@@ -87,6 +89,11 @@ export class RdkafkaSource implements Source {
   readonly kind = 'rdkafka' as const
   readonly #o: RdkafkaSourceOptions
   readonly #fetchBatch: number
+  readonly #fetchBatchBytes: number
+  /** messages asked for by the next consume call: fetchBatch, or fewer when messages are large */
+  #consumeCount: number
+  /** moving average of the message size, bytes */
+  #avgSize = 0
   #consumer: Kafka.KafkaConsumer | null = null
   #handlers: SourceHandlers | null = null
   /** partitions whose messages are delivered */
@@ -113,6 +120,8 @@ export class RdkafkaSource implements Source {
     if (strategy.includes('cooperative')) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource handles eager rebalances only (not cooperative-sticky)')
     this.#o = opts
     this.#fetchBatch = opts.fetchBatch ?? 1000
+    this.#fetchBatchBytes = opts.fetchBatchBytes ?? 8 * 1024 * 1024
+    this.#consumeCount = this.#fetchBatch
   }
 
   async start (handlers: SourceHandlers): Promise<void> {
@@ -225,13 +234,14 @@ export class RdkafkaSource implements Source {
     const consumer = this.#consumer
     if (!this.#running || this.#holds > 0 || this.#inflight !== null || consumer === null) return
     this.#inflight = new Promise<void>((resolve) => {
-      consumer.consume(this.#fetchBatch, (err, messages) => {
+      consumer.consume(this.#consumeCount, (err, messages) => {
         this.#inflight = null
         resolve()
         if (err) {
           setTimeout(() => this.#loop(), this.#consumeError(err)).unref()
           return
         }
+        if (messages.length > 0) this.#sizeBatch(messages)
         if (messages.length === 0) {
           setImmediate(() => this.#loop())
         } else {
@@ -241,6 +251,15 @@ export class RdkafkaSource implements Source {
         this.#deliver(messages)
       })
     })
+  }
+
+  /** A consume call's count follows the message size, so that one call holds ~fetchBatchBytes. */
+  #sizeBatch (messages: Message[]): void {
+    let bytes = 0
+    for (let i = 0; i < messages.length; i++) bytes += (messages[i] as Message).value?.length ?? 0
+    const avg = bytes / messages.length
+    this.#avgSize = this.#avgSize === 0 ? avg : 0.7 * this.#avgSize + 0.3 * avg
+    this.#consumeCount = Math.max(1, Math.min(this.#fetchBatch, Math.floor(this.#fetchBatchBytes / Math.max(1, this.#avgSize))))
   }
 
   #deliver (messages: Message[]): void {
