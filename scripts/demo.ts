@@ -87,6 +87,10 @@ async function workload (logFile: string): Promise<void> {
      FROM sluice_dlq d JOIN unnest($2::int[], $3::bigint[]) AS b(p, o) ON d.source_partition = b.p AND d.source_offset >= b.o
      WHERE source_topic = $1 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1`, [topic, [...before.keys()], [...before.values()]])
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const state = await pool.query('SELECT count(*)::int AS n, count(*) FILTER (WHERE deleted)::int AS deleted FROM entity_state')
+  const snaps = await pool.query(`SELECT kind, count(*)::int AS n, max(snapshot_id) AS example FROM snapshots
+    WHERE source_topic = $1 GROUP BY 1 ORDER BY 1`, [topic]).catch(() => ({ rows: [] as any[] }))
+  const sample = await pool.query('SELECT entity, entity_id FROM entity_state WHERE entity = \'Task\' ORDER BY updated_at DESC LIMIT 1')
   await pool.end()
 
   let stored = 0
@@ -97,11 +101,16 @@ async function workload (logFile: string): Promise<void> {
   if (dlq.rows.length === 0) say('  none')
   for (const r of dlq.rows) say(`  ${String(r.n).padStart(4)}  ${String(r.error_code).padEnd(24)} [${r.stage}] ${r.reason}`)
   say(`\nduplicates dropped: ${metricSum(metrics, 'sluice_duplicates_dropped_total')}`)
+  say(`entity state: ${state.rows[0].n} entities (${state.rows[0].deleted} deleted)`)
+  for (const r of snaps.rows) say(`snapshots indexed from this topic (${r.kind}): ${r.n}, e.g. ${r.example}`)
   say(`throughput: ${(produced / seconds).toFixed(0)} messages/s end to end (${produced} in ${seconds.toFixed(1)} s, produce included)`)
   say('\nwhere to look next')
   say(`  psql "${pgUrl.replace(/:[^:@/]+@/, ':***@')}" -c "SELECT * FROM event_counts_hourly ORDER BY hour DESC LIMIT 20"`)
   say(`  curl -s http://127.0.0.1:${port}/metrics | grep ^sluice_`)
   say(`  curl -s http://127.0.0.1:${port}/admin/status`)
+  say(`  curl -s http://127.0.0.1:${port}/snapshots`)
+  const task = sample.rows[0] as { entity: string, entity_id: string } | undefined
+  if (task !== undefined) say(`  curl -s http://127.0.0.1:${port}/entities/${task.entity}/${task.entity_id}/history`)
   say('  scripts/stack.sh down   # stop the stack')
 }
 
