@@ -43,6 +43,15 @@ pid_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
 }
 
+# pid_exited PIDFILE: the process started in the background is gone. Not pid_alive: right
+# after `cmd &` the child may not have exec'd yet, and its command line is still this
+# script's (no marker), which is not an exit.
+pid_exited() {
+  local pid
+  pid="$(cat "$1" 2>/dev/null || true)"
+  [ -z "$pid" ] || [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null
+}
+
 stop_pid() {
   local name="$1" pidfile="$2" marker="$3" pid i
   if ! pid_alive "$pidfile" "$marker"; then rm -f "$pidfile"; return 0; fi
@@ -157,8 +166,8 @@ kafka_up() {
 
 kafka_ready() {
   local dir="$STACK_DIR/kafka"
-  pid_alive "$dir/kafka.pid" "$dir/server.properties" || { tail -n 20 "$dir/stdout.log" "$dir/kafka.log" >&2; die "kafka exited during start-up (logs: $dir/stdout.log, $dir/kafka.log)"; }
-  port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$dir/kafka.log"
+  ! pid_exited "$dir/kafka.pid" || { tail -n 20 "$dir/stdout.log" "$dir/kafka.log" >&2; die "kafka exited during start-up (logs: $dir/stdout.log, $dir/kafka.log)"; }
+  pid_alive "$dir/kafka.pid" "$dir/server.properties" && port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$dir/kafka.log"
 }
 
 kafka_down() { stop_pid kafka "$STACK_DIR/kafka/kafka.pid" "$STACK_DIR/kafka/server.properties"; }
@@ -274,8 +283,8 @@ s3_up() {
 
 s3_ready() {
   local dir="$STACK_DIR/s3"
-  pid_alive "$dir/versitygw.pid" "$dir/root" || { tail -n 20 "$dir/versitygw.log" >&2; die "versitygw exited during start-up (log: $dir/versitygw.log)"; }
-  port_open "$S3_PORT"
+  ! pid_exited "$dir/versitygw.pid" || { tail -n 20 "$dir/versitygw.log" >&2; die "versitygw exited during start-up (log: $dir/versitygw.log)"; }
+  pid_alive "$dir/versitygw.pid" "$dir/root" && port_open "$S3_PORT"
 }
 
 s3_down() { stop_pid s3 "$STACK_DIR/s3/versitygw.pid" "$STACK_DIR/s3/root"; }
