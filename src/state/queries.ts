@@ -94,17 +94,7 @@ export async function entityStateAt (pool: Pool, k: EntityKey, bound: StateBound
   const res = await pool.query(`SELECT (f).* FROM (SELECT ${foldCall('e')} AS f FROM ${sequenced()} e WHERE ${where}) q`, params)
   const r = res.rows[0]
   if (r === undefined || r.events === null) return null
-  return {
-    entity: k.entity,
-    entityId: k.entityId,
-    state: r.state,
-    deleted: r.deleted,
-    version: r.version === null ? null : Number(r.version),
-    events: Number(r.events),
-    updatedAt: iso(r.updated_at),
-    lastEventId: r.last_event_id,
-    origin: { topic: r.source_topic, partition: r.source_partition, offset: Number(r.source_offset) }
-  }
+  return { ...stateOfRow(k, r), events: Number(r.events) }
 }
 
 /** The live projection's row of the entity (entity_state), or null. */
@@ -112,9 +102,14 @@ export async function entityCurrentState (pool: Pool, k: EntityKey): Promise<Omi
   const res = await pool.query('SELECT * FROM entity_state WHERE entity = $1 AND entity_id = $2', [k.entity, k.entityId])
   const r = res.rows[0]
   if (r === undefined) return null
+  return stateOfRow({ entity: r.entity, entityId: r.entity_id }, r)
+}
+
+/** A fold result or an entity_state row (same column names) as the API answers it. */
+function stateOfRow (k: EntityKey, r: any): Omit<EntityStateAt, 'events'> {
   return {
-    entity: r.entity,
-    entityId: r.entity_id,
+    entity: k.entity,
+    entityId: k.entityId,
     state: r.state,
     deleted: r.deleted,
     version: r.version === null ? null : Number(r.version),

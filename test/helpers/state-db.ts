@@ -10,6 +10,7 @@ import { TimescaleEventSink } from '../../src/sinks/timescale/event-sink.ts'
 import type { SinkWriteResult } from '../../src/sinks/sink.ts'
 import { migrate, quoteIdent } from '../../src/sinks/timescale/migrate.ts'
 import { pgUrl, uniqueName } from './worker-harness.ts'
+import { dropSchemaAtEnd } from './pg-schema.ts'
 
 export const GROUP = 'sluice-state-test'
 
@@ -22,16 +23,7 @@ export async function stateDb (t: Test, prefix = 't_state'): Promise<StateDb> {
   const schema = uniqueName(prefix).toLowerCase()
   const pool = new pg.Pool({ connectionString: pgUrl, max: 6, options: `-c search_path=${quoteIdent(schema)}` })
   pool.on('error', () => {})
-  t.teardown(async () => {
-    await pool.end().catch(() => {})
-    const admin = new pg.Client({ connectionString: pgUrl })
-    await admin.connect()
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
-    } finally {
-      await admin.end()
-    }
-  })
+  dropSchemaAtEnd(t, pgUrl, schema, async () => { await pool.end().catch(() => {}) })
   await migrate(pool, schema, 'sql')
   return { schema, pool }
 }

@@ -13,6 +13,7 @@ import { RdkafkaProducer } from '../../src/kafka/producer.ts'
 import { quoteIdent } from '../../src/sinks/timescale/migrate.ts'
 import { sampleEvents } from '../../src/workload/seed-mix.ts'
 import type { PoisonKind, SampleOptions } from '../../src/workload/seed-mix.ts'
+import { dropSchema } from './pg-schema.ts'
 
 function need (name: string): string {
   const v = process.env[name]
@@ -72,10 +73,7 @@ export async function fixture (t: Test, source: SourceKind, opts: { partitions?:
   pool.on('error', () => {})
   t.teardown(async () => {
     await pool.end().catch(() => {})
-    const admin = new pg.Client({ connectionString: url })
-    await admin.connect().then(async () => {
-      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
-    }).catch(() => {}).finally(() => admin.end().catch(() => {}))
+    await dropSchema(url, schema).catch(() => {})
     await deleteGroups(brokers, [group]).catch(() => {})
     await deleteTopics(brokers, [topic, topic + '.dlq']).catch(() => {})
   })

@@ -4,6 +4,7 @@ import { test } from 'tap'
 import type { Test } from 'tap'
 import { SluiceError } from '../../../src/errors.ts'
 import { migrate, quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
+import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
 
 // Against the real PostgreSQL of scripts/stack.sh (plain PostgreSQL, no TimescaleDB).
 const PG_URL = process.env.SLUICE_PG_URL
@@ -26,15 +27,7 @@ function newPool (schema: string, url = PG_URL as string, extra: pg.PoolConfig =
 /** A fresh schema name, dropped (with whatever migrate made in it) when the test ends. */
 function freshSchema (t: Test): string {
   const schema = uniqueName('t_migrate')
-  t.teardown(async () => {
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect()
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
-    } finally {
-      await admin.end()
-    }
-  })
+  dropSchemaAtEnd(t, PG_URL as string, schema)
   return schema
 }
 

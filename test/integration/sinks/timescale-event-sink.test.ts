@@ -9,6 +9,7 @@ import { writeDlqRows } from '../../../src/sinks/dlq/dlq-table.ts'
 import type { SinkBuffer, SinkWriteResult } from '../../../src/sinks/sink.ts'
 import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
 import { migrate, quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
+import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
 
 // Against the real PostgreSQL of scripts/stack.sh; every test migrates its own schema.
 const PG_URL = process.env.SLUICE_PG_URL
@@ -27,16 +28,7 @@ async function setup (t: Test): Promise<pg.Pool> {
   const schema = uniqueName('t_sink')
   const pool = new pg.Pool({ connectionString: PG_URL, max: 4, options: `-c search_path=${quoteIdent(schema)},public` })
   pool.on('error', () => {})
-  t.teardown(async () => {
-    await pool.end()
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect()
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)
-    } finally {
-      await admin.end()
-    }
-  })
+  dropSchemaAtEnd(t, PG_URL as string, schema, async () => { await pool.end() })
   await migrate(pool, schema, 'sql')
   return pool
 }
