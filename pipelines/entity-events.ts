@@ -24,7 +24,9 @@ export default function entityEvents (ctx: PipelineContext): PipelineDefinition<
     : new S3SnapshotSink({ s3: ctx.s3, topic: ctx.snapshotsTopic ?? 'todo-snapshots', retry: ctx.retry ?? { baseMs: 100, maxMs: 10_000 }, eventLog })
   return definePipeline<EntityEvent>({
     name: 'entity-events',
-    stage: compose(decodeJson({ maxBytes: ctx.maxEventBytes }), validateEnvelope({ schemasDir: ctx.schemasDir })),
+    // a SNAPSHOT_CHUNK's data (and any other `data` string of 64 KiB or more below the top
+    // level) stays bytes: a BulkString, decoded by the S3 sink straight into its part buffer
+    stage: compose(decodeJson({ maxBytes: ctx.maxEventBytes, bulk: { key: 'data', minBytes: 64 * 1024 } }), validateEnvelope({ schemasDir: ctx.schemasDir })),
     classify: classifyByEventType({ routes: { snapshot: SNAPSHOT_MAKERS }, otherwise: 'regular' }),
     routes: { regular: eventLog, snapshot: snapshots }
   })

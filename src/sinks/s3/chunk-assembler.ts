@@ -7,6 +7,7 @@ import type { TopicPartition } from '../../kafka/types.ts'
 import type { EntityEvent } from '../../pipeline/event.ts'
 import { classifyPgError } from '../timescale/pg-errors.ts'
 import { MultipartWriter } from './multipart-writer.ts'
+import { PartPool } from './part-pool.ts'
 import { CancelledError, abortUploadsOf, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 import { forgetUpload, indexedOrigins, recordUpload } from './snapshot-index.ts'
@@ -83,9 +84,11 @@ export class ChunkAssembler {
   readonly #revokedHolds = new Map<string, number>()
   readonly #finished = new Recent<Finished>(256)
   readonly #failed = new Recent<string>(1024)
+  readonly #parts: PartPool
 
   constructor (opts: AssemblerOptions) {
     this.#o = opts
+    this.#parts = new PartPool(opts.partBytes, opts.queueSize)
   }
 
   get openCount (): number { return this.#open.size }
@@ -143,7 +146,7 @@ export class ChunkAssembler {
     }
     try {
       if (c.encoding === 'base64') await s.writer.writeBase64(c.data)
-      else await s.writer.write(Buffer.from(c.data, 'utf8'))
+      else await s.writer.write(typeof c.data === 'string' ? Buffer.from(c.data, 'utf8') : c.data)
       s.expected++
       s.lastOffset = c.origin.offset
       if (c.lastSeq !== null) s.lastSeq = c.lastSeq
@@ -226,7 +229,8 @@ export class ChunkAssembler {
       metadata: { 'sluice-snapshot-id': c.snapshotId, 'sluice-kind': 'chunked' },
       partBytes: o.partBytes,
       queueSize: o.queueSize,
-      retry
+      retry,
+      pool: this.#parts
     })
     const origin = { topic: c.origin.topic, partition: c.origin.partition, offset: c.origin.offset }
     // an earlier attempt (a crash, another owner) may have left uploads of this key: gone first

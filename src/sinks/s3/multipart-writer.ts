@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
+import { base64End, decodeGroups, decodeTail } from './base64-bytes.ts'
+import { PartPool } from './part-pool.ts'
 import { abortUpload, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 
@@ -15,6 +17,8 @@ export interface MultipartWriterOptions {
   /** parts uploaded in parallel; `write` waits for a free slot beyond that */
   queueSize: number
   retry: RetryPolicy
+  /** where part buffers come from and go back to (default: the writer's own) */
+  pool?: PartPool
 }
 
 /**
@@ -35,7 +39,7 @@ export class MultipartWriter {
   #fill = 0
   #partNumber = 0
   readonly #inflight = new Set<Promise<void>>()
-  readonly #free: Buffer[] = []
+  readonly #pool: PartPool
   #error: unknown = null
   #bytes = 0
   readonly #hash = createHash('sha256')
@@ -43,6 +47,8 @@ export class MultipartWriter {
   constructor (opts: MultipartWriterOptions) {
     this.#o = opts
     this.key = opts.key
+    this.#pool = opts.pool ?? new PartPool(opts.partBytes, opts.queueSize)
+    if (this.#pool.partBytes !== opts.partBytes) throw new Error(`part pool of ${this.#pool.partBytes} bytes for parts of ${opts.partBytes}`)
   }
 
   get uploadId (): string | null { return this.#uploadId }
@@ -72,11 +78,35 @@ export class MultipartWriter {
   }
 
   /**
-   * Writes the bytes a base64 string decodes to, decoded straight into the part buffer (no
+   * Writes the bytes base64 text decodes to, decoded straight into the part buffer (no
    * intermediate Buffer: a 256 MiB snapshot in 512 KiB chunks would otherwise allocate 256 MiB
-   * of short-lived buffers). The string must be unbroken base64 (no whitespace).
+   * of short-lived buffers). The text must be unbroken base64 (no whitespace), checked by the
+   * caller; given as bytes (a chunk message's own), it is decoded without any string.
    */
-  async writeBase64 (text: string): Promise<void> {
+  async writeBase64 (text: string | Buffer): Promise<void> {
+    if (typeof text === 'string') return this.#writeBase64(text)
+    const end = base64End(text)
+    let pos = 0
+    while (pos < end) {
+      const buf = await this.#room()
+      const groups = Math.min(Math.floor((end - pos) / 4), Math.floor((this.#o.partBytes - this.#fill) / 3))
+      if (groups === 0) { // a group straddling two parts, or the last partial group
+        const count = Math.min(4, end - pos)
+        await this.write(decodeTail(text, pos, count))
+        pos += count
+        continue
+      }
+      decodeGroups(text, pos, groups, buf, this.#fill)
+      const n = groups * 3
+      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
+      this.#fill += n
+      this.#bytes += n
+      pos += groups * 4
+      if (this.#fill === this.#o.partBytes) this.#cut()
+    }
+  }
+
+  async #writeBase64 (text: string): Promise<void> {
     let pos = 0
     while (pos < text.length) {
       const buf = await this.#room()
@@ -129,8 +159,8 @@ export class MultipartWriter {
   }
 
   #release (): void {
+    if (this.#current !== null) this.#pool.give(this.#current)
     this.#current = null
-    this.#free.length = 0
   }
 
   /**
@@ -143,7 +173,7 @@ export class MultipartWriter {
     if (this.#current !== null) return this.#current
     while (this.#inflight.size >= this.#o.queueSize) await Promise.race(this.#inflight)
     this.#check()
-    this.#current = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#o.partBytes)
+    this.#current = this.#pool.take()
     this.#fill = 0
     return this.#current
   }
@@ -159,7 +189,7 @@ export class MultipartWriter {
       o.s3.send(new UploadPartCommand({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: buf.subarray(0, len), ContentLength: len })))
       .then((res) => {
         this.#parts.push({ PartNumber: number, ETag: res.ETag })
-        if (buf.length === o.partBytes && this.#free.length < o.queueSize) this.#free.push(buf)
+        this.#pool.give(buf)
       }, (err: unknown) => { this.#error ??= err })
       .finally(() => { this.#inflight.delete(p) })
     this.#inflight.add(p)

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import { SluiceError } from '../../errors.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
+import { BulkString } from '../../pipeline/bulk-string.ts'
 import type { EntityEvent } from '../../pipeline/event.ts'
+import { base64DecodedLength, isBase64 } from './base64-bytes.ts'
 import type { InlineSnapshot } from './inline-document.ts'
 
 /**
@@ -34,8 +36,11 @@ export interface ChunkItem extends ItemBase {
   last: boolean
   /** the final seq, when the producer says it */
   lastSeq: number | null
-  /** the chunk's bytes as sent: base64 (decoded straight into the upload's part buffer) or UTF-8 text */
-  data: string
+  /**
+   * the chunk's data as sent, base64 (decoded straight into the upload's part buffer) or UTF-8
+   * text: the message's own bytes of it (a BulkString's), or a string when it was short
+   */
+  data: Buffer | string
   encoding: 'base64' | 'utf8'
   /** decoded length */
   size: number
@@ -124,9 +129,10 @@ export function parseItem (e: EntityEvent, origin: KafkaMessage): SnapshotItem {
       }
       const encoding = p.encoding ?? 'base64'
       if (encoding !== 'base64' && encoding !== 'utf8') throw invalid(`SNAPSHOT_CHUNK of ${id}: encoding must be "base64" or "utf8"`)
-      if (typeof p.data !== 'string') throw invalid(`SNAPSHOT_CHUNK of ${id}: data must be a string (${encoding})`)
-      if (encoding === 'base64' && !BASE64_RE.test(p.data)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
-      const size = Buffer.byteLength(p.data, encoding)
+      const data = p.data instanceof BulkString ? p.data.bytes : p.data
+      if (typeof data !== 'string' && !Buffer.isBuffer(data)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data must be a string (${encoding})`)
+      if (encoding === 'base64' && !(typeof data === 'string' ? BASE64_RE.test(data) : isBase64(data))) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
+      const size = typeof data === 'string' ? Buffer.byteLength(data, encoding) : encoding === 'base64' ? base64DecodedLength(data) : data.length
       const { data: _d, ...rest } = p
       return {
         kind: 'chunk',
@@ -137,7 +143,7 @@ export function parseItem (e: EntityEvent, origin: KafkaMessage): SnapshotItem {
         seq,
         last: lastRaw === true || (typeof lastRaw === 'number' && lastRaw === seq),
         lastSeq: typeof lastRaw === 'number' ? lastRaw : null,
-        data: p.data,
+        data,
         encoding,
         size,
         counts: countsOf(p.counts) ?? (isObj(p.metadata) ? countsOf(p.metadata.counts) : null),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
+import { BulkString } from '../../../src/pipeline/bulk-string.ts'
 import type { EntityEvent } from '../../../src/pipeline/event.ts'
 import { collectionCounts, documentPieces, measureDocument } from '../../../src/sinks/s3/inline-document.ts'
 import type { InlineSnapshot } from '../../../src/sinks/s3/inline-document.ts'
@@ -68,6 +69,14 @@ test('snapshot events: kinds, ids, validation', async (t) => {
   t.match(chunk, { kind: 'chunk', seq: 2, last: false, lastSeq: 5, size: 5, encoding: 'base64', event: { payload: { bytes: 5 } } })
   t.notOk('data' in (chunk as { event: EntityEvent }).event.payload, 'the logged event has no data')
   t.match(parseItem(event('SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 5, last: 5, data: 'é', encoding: 'utf8' }), origin), { last: true, size: 2 })
+  for (const bytes of [Buffer.from('hello'), Buffer.from('hell'), Buffer.from([0xfb, 0xff, 0xfe, 1])]) {
+    for (const text of [bytes.toString('base64'), bytes.toString('base64url')]) {
+      const bulk = parseItem(event('SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: new BulkString(Buffer.from(text)) }), origin)
+      t.match(bulk, { kind: 'chunk', size: bytes.length, encoding: 'base64' }, `a BulkString of ${text}: the decoded size`)
+      t.ok(Buffer.isBuffer((bulk as { data: unknown }).data), 'its bytes, not a string')
+    }
+  }
+  t.match(parseItem(event('SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: new BulkString(Buffer.from('é')), encoding: 'utf8' }), origin), { size: 2 })
   t.equal(triggerSnapshotId(event('SNAPSHOT_TRIGGERED', {})), 'state-e-1')
   t.equal(triggerSnapshotId({ ...event('SNAPSHOT_TRIGGERED', {}), eventId: 'a/b' }), `state-${createHash('sha1').update('a/b').digest('hex')}`)
   t.equal(triggerSnapshotId(event('SNAPSHOT_TRIGGERED', { snapshotId: 'nightly' })), 'nightly')
@@ -81,6 +90,8 @@ test('snapshot events: kinds, ids, validation', async (t) => {
     ['SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: 'aGVs bG8=' }],
     ['SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: '', encoding: 'hex' }],
     ['SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: '', last: 'yes' }],
+    ['SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: new BulkString(Buffer.from('aGVs bG8=')) }],
+    ['SNAPSHOT_CHUNK', { snapshotId: 'c', seq: 0, data: new BulkString(Buffer.from('aGVsbG8=\u00e9')) }],
     ['SNAPSHOT_TRIGGERED', { snapshotId: '../x' }]
   ]
   for (const [type, payload] of bad) {

@@ -1,0 +1,36 @@
+/**
+ * A long JSON string value kept as the message's own bytes instead of a JS string: the
+ * decode stage makes one for a bulky member (a SNAPSHOT_CHUNK's `data`, ~700 KB of base64),
+ * so that a chunk message costs no large-object-space strings (which V8 frees only on a full
+ * collection, and which piled up to hundreds of MB over a 256 MiB snapshot). `bytes` is a
+ * view of the Kafka message's value: the literal's content, which had no escape sequence, so
+ * its UTF-8 bytes are the string's. JSON.stringify writes it as the string it stands for.
+ */
+export class BulkString {
+  readonly #bytes: Buffer
+  readonly #length: number
+
+  constructor (bytes: Buffer) {
+    this.#bytes = bytes
+    this.#length = bytes.length
+  }
+
+  /** The bytes; throws once the message they belong to was freed (pipeline/release.ts). */
+  get bytes (): Buffer {
+    if (this.#bytes.length !== this.#length) throw new Error(`a ${this.#length}-byte string read after its Kafka message was released`)
+    return this.#bytes
+  }
+
+  /** length in bytes (UTF-8) */
+  get byteLength (): number {
+    return this.#length
+  }
+
+  toString (): string {
+    return this.bytes.toString('utf8')
+  }
+
+  toJSON (): string {
+    return this.toString()
+  }
+}
