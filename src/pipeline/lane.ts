@@ -14,6 +14,7 @@ import { backoffDelay } from './backoff.ts'
 import type { InflightBudget } from './inflight-budget.ts'
 import { storeOffsets } from './offset-store.ts'
 import { PartitionPending } from './partition-pending.ts'
+import { release } from './release.ts'
 
 export interface LaneOptions {
   pool: Pool
@@ -225,5 +226,7 @@ export class Lane {
     for (const e of dlq) o.metrics.deadLettered.inc({ pipeline: e.pipeline, code: e.code })
     o.budget.release(messages, bytes)
     o.onDurable(offsets)
+    // nothing reads a durable batch's messages any more: large values are freed now, not at the next GC
+    for (const p of batch.values()) for (const v of p.large) release(v)
   }
 }

@@ -1,6 +1,7 @@
 import type { KafkaMessage } from '../kafka/types.ts'
 import type { Sink, SinkBuffer } from '../sinks/sink.ts'
 import type { DlqEntry } from '../sinks/dlq/dlq-entry.ts'
+import { releasable } from './release.ts'
 
 /** The records of one route of one partition, waiting for the next flush. */
 export interface RouteBuffer {
@@ -19,6 +20,8 @@ export class PartitionPending {
   nextOffset = -1
   messages = 0
   bytes = 0
+  /** large values freed once the batch is durable (release.ts) */
+  readonly large: Buffer[] = []
 
   constructor (topic: string, partition: number) {
     this.topic = topic
@@ -38,5 +41,6 @@ export class PartitionPending {
     this.nextOffset = origin.offset + 1
     this.messages++
     this.bytes += origin.size
+    if (releasable(origin.value)) this.large.push(origin.value)
   }
 }
