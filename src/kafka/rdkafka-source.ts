@@ -3,6 +3,7 @@ import Kafka from 'node-rdkafka'
 import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as RdTopicPartition } from 'node-rdkafka'
 import type { Logger } from 'pino'
 import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
+import { ConsumeSizer } from './consume-sizer.ts'
 import { brokerList } from './producer.ts'
 import type { KafkaMessage, Source, SourceHandlers, TopicPartition, TopicPartitionOffset } from './types.ts'
 import { tpKey } from './types.ts'
@@ -88,12 +89,7 @@ export function fromRdkafka (m: Message): KafkaMessage {
 export class RdkafkaSource implements Source {
   readonly kind = 'rdkafka' as const
   readonly #o: RdkafkaSourceOptions
-  readonly #fetchBatch: number
-  readonly #fetchBatchBytes: number
-  /** messages asked for by the next consume call: fetchBatch, or fewer when messages are large */
-  #consumeCount: number
-  /** moving average of the message size, bytes */
-  #avgSize = 0
+  readonly #sizer: ConsumeSizer
   #consumer: Kafka.KafkaConsumer | null = null
   #handlers: SourceHandlers | null = null
   /** partitions whose messages are delivered */
@@ -119,9 +115,7 @@ export class RdkafkaSource implements Source {
     const strategy = String(opts.config?.['partition.assignment.strategy'] ?? '')
     if (strategy.includes('cooperative')) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource handles eager rebalances only (not cooperative-sticky)')
     this.#o = opts
-    this.#fetchBatch = opts.fetchBatch ?? 1000
-    this.#fetchBatchBytes = opts.fetchBatchBytes ?? 8 * 1024 * 1024
-    this.#consumeCount = this.#fetchBatch
+    this.#sizer = new ConsumeSizer({ fetchBatch: opts.fetchBatch ?? 1000, fetchBatchBytes: opts.fetchBatchBytes ?? 8 * 1024 * 1024, idleTimeoutMs: opts.consumeTimeoutMs ?? 100 })
   }
 
   async start (handlers: SourceHandlers): Promise<void> {
@@ -150,7 +144,7 @@ export class RdkafkaSource implements Source {
     } as unknown as ConsumerGlobalConfig
     // a topic-level setting: node-rdkafka's topic config replaces librdkafka's default one
     const consumer = new Kafka.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' })
-    consumer.setDefaultConsumeTimeout(o.consumeTimeoutMs ?? 100)
+    consumer.setDefaultConsumeTimeout(this.#sizer.timeoutMs)
     consumer.on('event.error', (err) => this.#eventError(err))
     this.#consumer = consumer
     await new Promise<void>((resolve, reject) => {
@@ -234,14 +228,15 @@ export class RdkafkaSource implements Source {
     const consumer = this.#consumer
     if (!this.#running || this.#holds > 0 || this.#inflight !== null || consumer === null) return
     this.#inflight = new Promise<void>((resolve) => {
-      consumer.consume(this.#consumeCount, (err, messages) => {
+      consumer.setDefaultConsumeTimeout(this.#sizer.timeoutMs) // consume-sizer.ts: why it varies
+      consumer.consume(this.#sizer.count, (err, messages) => {
         this.#inflight = null
         resolve()
+        this.#sizer.observe(err ? [] : messages.map((m) => m.value?.length ?? 0))
         if (err) {
           setTimeout(() => this.#loop(), this.#consumeError(err)).unref()
           return
         }
-        if (messages.length > 0) this.#sizeBatch(messages)
         if (messages.length === 0) {
           setImmediate(() => this.#loop())
         } else {
@@ -251,15 +246,6 @@ export class RdkafkaSource implements Source {
         this.#deliver(messages)
       })
     })
-  }
-
-  /** A consume call's count follows the message size, so that one call holds ~fetchBatchBytes. */
-  #sizeBatch (messages: Message[]): void {
-    let bytes = 0
-    for (let i = 0; i < messages.length; i++) bytes += (messages[i] as Message).value?.length ?? 0
-    const avg = bytes / messages.length
-    this.#avgSize = this.#avgSize === 0 ? avg : 0.7 * this.#avgSize + 0.3 * avg
-    this.#consumeCount = Math.max(1, Math.min(this.#fetchBatch, Math.floor(this.#fetchBatchBytes / Math.max(1, this.#avgSize))))
   }
 
   #deliver (messages: Message[]): void {
