@@ -76,8 +76,8 @@ function procStats (pid: number): { rssMb: number, cpu: number } {
 async function runWorker (source: string, topic: string, schema: string, pool: pg.Pool, expected: number, during?: () => Promise<Array<[number, number]>>): Promise<WorkerRun> {
   mkdirSync('.sluice', { recursive: true })
   const log = createWriteStream(`.sluice/bench-worker-${source}.log`)
-  const worker = spawn(process.execPath, ['src/main.ts'], {
-    env: { ...env, SLUICE_TOPICS: topic, SLUICE_PG_SCHEMA: schema, SLUICE_KAFKA_GROUP: `bench-${schema}`, SLUICE_KAFKA_SOURCE: source, SLUICE_HTTP_PORT: '0', SLUICE_LOG_LEVEL: 'warn' },
+  const worker = spawn('bin/sluice', [], {
+    env: { ...env, SLUICE_NODE: process.execPath, SLUICE_TOPICS: topic, SLUICE_PG_SCHEMA: schema, SLUICE_KAFKA_GROUP: `bench-${schema}`, SLUICE_KAFKA_SOURCE: source, SLUICE_HTTP_PORT: '0', SLUICE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   worker.stdout.pipe(log)

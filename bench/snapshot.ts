@@ -106,9 +106,10 @@ async function throughSluice (source: string): Promise<{ seconds: number, peakRs
   mkdirSync('.sluice', { recursive: true })
   const log = createWriteStream(`.sluice/bench-snapshot-${source}.log`)
   const logLines: string[] = []
-  const worker = spawn(process.execPath, ['src/main.ts'], {
+  const worker = spawn('bin/sluice', [], {
     env: {
       ...env,
+      SLUICE_NODE: process.execPath,
       SLUICE_TOPICS: topic,
       SLUICE_PG_SCHEMA: schema,
       SLUICE_KAFKA_GROUP: `bench-${schema}`,

@@ -31,8 +31,8 @@ async function main (): Promise<void> {
   mkdirSync('.sluice', { recursive: true })
   const logFile = '.sluice/demo-worker.log'
   const out = openSync(logFile, 'a')
-  const worker = spawn(process.execPath, ['src/main.ts'], {
-    env: { ...env, SLUICE_TOPICS: topic, SLUICE_HTTP_PORT: String(port), SLUICE_KAFKA_SOURCE: source },
+  const worker = spawn('bin/sluice', [], {
+    env: { ...env, SLUICE_NODE: process.execPath, SLUICE_TOPICS: topic, SLUICE_HTTP_PORT: String(port), SLUICE_KAFKA_SOURCE: source },
     stdio: ['ignore', out, out]
   })
   const exited = once(worker, 'exit')

@@ -104,9 +104,11 @@ export async function startWorker (t: Test, fx: Fixture, env: Record<string, str
   mkdirSync('.sluice/test-logs', { recursive: true })
   const logFile = `.sluice/test-logs/${uniqueName(fx.topic)}.log`
   const out = openSync(logFile, 'a')
-  const proc = spawn(process.execPath, ['src/main.ts'], {
+  // through the launcher, with the runtime settings the worker is run with everywhere
+  const proc = spawn('bin/sluice', [], {
     env: {
       ...process.env,
+      SLUICE_NODE: process.execPath,
       SLUICE_TOPICS: fx.topic,
       SLUICE_KAFKA_SOURCE: fx.source,
       SLUICE_KAFKA_GROUP: fx.group,
