@@ -10,6 +10,16 @@ const DECODE = new Int8Array(256).fill(-1)
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) DECODE[c.charCodeAt(0)] = i
 DECODE['-'.charCodeAt(0)] = 62
 DECODE['_'.charCodeAt(0)] = 63
+// two characters to their 12 bits, so a group of four is two lookups of one 32-bit read
+// (bench/base64-decode.ts: about twice the rate of four single-character lookups)
+const PAIR = new Int32Array(65536).fill(-1)
+for (let a = 0; a < 256; a++) {
+  for (let b = 0; b < 256; b++) {
+    const hi = DECODE[a] as number
+    const lo = DECODE[b] as number
+    if (hi >= 0 && lo >= 0) PAIR[a << 8 | b] = hi << 6 | lo
+  }
+}
 
 /** The end of `src`'s base64 characters once its `=` padding is left out. */
 export function base64End (src: Uint8Array): number {
@@ -36,11 +46,12 @@ export function base64DecodedLength (src: Uint8Array): number {
  * The characters must have been checked (isBase64).
  */
 export function decodeGroups (src: Uint8Array, at: number, groups: number, dst: Uint8Array, to: number): void {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength)
   let s = at
   let d = to
   for (let g = 0; g < groups; g++) {
-    const n = (DECODE[src[s] as number] as number) << 18 | (DECODE[src[s + 1] as number] as number) << 12 |
-      (DECODE[src[s + 2] as number] as number) << 6 | (DECODE[src[s + 3] as number] as number)
+    const w = view.getUint32(s) // big-endian: the first character in the high half
+    const n = (PAIR[w >>> 16] as number) << 12 | (PAIR[w & 0xffff] as number)
     dst[d] = n >>> 16
     dst[d + 1] = (n >>> 8) & 0xff
     dst[d + 2] = n & 0xff
