@@ -3,13 +3,16 @@ import { ConsumeSizer } from '../../../src/kafka/consume-sizer.ts'
 
 const KiB = 1024
 
-test('idle: one message, the full timeout; busy: a count from the bytes, 1 ms per message', async (t) => {
+test('idle: at most 16 messages, the full timeout; busy: a count from the bytes, 1 ms per message', async (t) => {
   const s = new ConsumeSizer({ fetchBatch: 2000, fetchBatchBytes: 4096 * KiB, idleTimeoutMs: 100 })
-  t.same([s.count, s.timeoutMs], [1, 100], 'before anything came')
+  t.same([s.count, s.timeoutMs], [16, 100], 'before anything came')
   s.observe(new Array(50).fill(500))
   t.same([s.count, s.timeoutMs], [2000, 1], '500 B messages: fetchBatch')
   s.observe([])
-  t.same([s.count, s.timeoutMs], [1, 100], 'a call that returned nothing: idle again')
+  t.same([s.count, s.timeoutMs], [16, 100], 'a call that returned nothing: idle again')
+  s.observe([700 * KiB])
+  s.observe([])
+  t.same([s.count, s.timeoutMs], [5, 100], 'idle after large messages: fewer still')
 })
 
 test('larger messages count at once; the count comes back up with the average', async (t) => {
