@@ -48,6 +48,8 @@ export interface S3Config {
   queueSize: number
   /** attempts of one S3 request before the snapshot fails (SLUICE_ERR_S3_UPLOAD) */
   maxAttempts: number
+  /** a chunked snapshot with no chunk for this long is given up (its producer went away) */
+  chunkTimeoutMs: number
 }
 
 /** variable -> [JSON Schema, default]; the schema decides coercion and bounds */
@@ -93,6 +95,7 @@ const VARS = {
   SLUICE_S3_PART_BYTES: [{ type: 'integer', minimum: 5 * 1024 * 1024, maximum: 1024 * 1024 * 1024 }, 8 * 1024 * 1024],
   SLUICE_S3_QUEUE_SIZE: [{ type: 'integer', minimum: 1, maximum: 16 }, 2],
   SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
+  SLUICE_S3_CHUNK_TIMEOUT_MS: [{ type: 'integer', minimum: 1000 }, 15 * 60_000],
   SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots']
 } as const
 
@@ -179,7 +182,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
           prefix: r.SLUICE_S3_PREFIX,
           partBytes: r.SLUICE_S3_PART_BYTES,
           queueSize: r.SLUICE_S3_QUEUE_SIZE,
-          maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS
+          maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS,
+          chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS
         },
     snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC
   }

@@ -42,6 +42,7 @@ export function s3Config (prefix: string, over: Partial<S3Config> = {}): S3Confi
     partBytes: 5 * 1024 * 1024,
     queueSize: 2,
     maxAttempts: 5,
+    chunkTimeoutMs: 15 * 60_000,
     ...over
   }
 }

@@ -26,7 +26,8 @@ export function s3Config (): S3Config {
     prefix: '',
     partBytes: 8 * 1024 * 1024,
     queueSize: 2,
-    maxAttempts: 3
+    maxAttempts: 3,
+    chunkTimeoutMs: 15 * 60_000
   }
 }
 

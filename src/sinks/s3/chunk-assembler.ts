@@ -24,6 +24,8 @@ export interface AssemblerOptions {
   queueSize: number
   retry: RetryPolicy
   logger: Logger
+  /** an open snapshot with no chunk for this long is given up (expire) */
+  chunkTimeoutMs: number
 }
 
 /** A chunked snapshot whose multipart upload is open. */
@@ -40,7 +42,14 @@ interface OpenSnapshot {
   first: ChunkItem
   counts: Record<string, number> | null
   cancelled: boolean
+  /** when its last chunk came (Date.now()) */
+  lastChunkAt: number
+  /** handle() calls in progress on it: never expired meanwhile */
+  busy: number
 }
+
+/** A snapshot given up for want of chunks: what SNAPSHOT_FAILED says. */
+export interface Expired { snapshotId: string, key: string, error: SluiceError, cause: EntityEvent }
 
 export type ChunkOutcome =
   | { type: 'appended' | 'duplicate' | 'cancelled' }
@@ -103,6 +112,38 @@ export class ChunkAssembler {
   }
 
   async handle (c: ChunkItem, tx: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
+    const open = this.#open.get(c.snapshotId)
+    if (open !== undefined) {
+      open.lastChunkAt = Date.now()
+      open.busy++
+    }
+    try {
+      return await this.#handle(c, tx)
+    } finally {
+      if (open !== undefined) open.busy--
+    }
+  }
+
+  /**
+   * Gives up the open snapshots that received no chunk for chunkTimeoutMs (their producer went
+   * away): upload aborted, hold released (the partition's offset moves on with its next
+   * batch), later chunks of them rejected as failed. Returns them for SNAPSHOT_FAILED.
+   */
+  async expire (now = Date.now()): Promise<Expired[]> {
+    const out: Expired[] = []
+    for (const s of [...this.#open.values()]) {
+      const idle = now - s.lastChunkAt
+      if (s.busy > 0 || idle < this.#o.chunkTimeoutMs) continue
+      const error = chunkError(`snapshot ${s.id}: no chunk for ${Math.round(idle / 1000)} s after chunk ${s.expected - 1} (SLUICE_S3_CHUNK_TIMEOUT_MS ${this.#o.chunkTimeoutMs}): given up`)
+      this.#failed.set(s.id, `${error.code}: ${error.message}`.slice(0, 300))
+      this.#o.logger.error({ snapshotId: s.id, received: s.expected, idleMs: idle }, 'chunked snapshot given up: no chunk for too long')
+      await this.#discard(s)
+      out.push({ snapshotId: s.id, key: s.key, error, cause: s.first.event })
+    }
+    return out
+  }
+
+  async #handle (c: ChunkItem, tx: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
     const pk = tpKey(c.origin.topic, c.origin.partition)
     let s = this.#open.get(c.snapshotId)
     if (s !== undefined && s.partKey !== pk) {
@@ -218,6 +259,8 @@ export class ChunkAssembler {
       first: c,
       counts: null,
       cancelled: false,
+      lastChunkAt: Date.now(),
+      busy: 0,
       writer: null as unknown as MultipartWriter
     }
     const retry: RetryPolicy = { ...o.retry, cancelled: () => s.cancelled }

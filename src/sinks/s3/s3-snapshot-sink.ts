@@ -78,6 +78,8 @@ interface Open {
   snapshots: Counter<'kind' | 'outcome'>
   bytes: Counter<'kind'>
   lastSweep: number
+  /** gives up chunked snapshots whose chunks stopped coming */
+  expiry: NodeJS.Timeout
   /** the latest state dump (running or done), shared by triggers read before it started */
   lastDump: { startedAt: number, key: string, result: ReturnType<typeof dumpWithRetry> } | null
 }
@@ -133,8 +135,10 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
         rt.logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs), reason: err.message }, `S3: ${doing} failed, retrying`)
       }
     }
-    const assembler = new ChunkAssembler({ s3, bucket: c.bucket, keyOf: (id) => this.keyOf(id, 'chunked'), pool, partBytes: c.partBytes, queueSize: c.queueSize, retry, logger: rt.logger })
-    this.#open = { rt, s3, pool, assembler, retry, snapshots, bytes, lastSweep: 0, lastDump: null }
+    const assembler = new ChunkAssembler({ s3, bucket: c.bucket, keyOf: (id) => this.keyOf(id, 'chunked'), pool, partBytes: c.partBytes, queueSize: c.queueSize, retry, logger: rt.logger, chunkTimeoutMs: c.chunkTimeoutMs })
+    const expiry = setInterval(() => { this.#expire().catch(() => {}) }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
+    expiry.unref()
+    this.#open = { rt, s3, pool, assembler, retry, snapshots, bytes, lastSweep: 0, expiry, lastDump: null }
     await this.#sweep().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed'))
     rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic }, 'S3 snapshot sink ready')
   }
@@ -143,6 +147,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const o = this.#open
     if (o === null) return
     this.#open = null
+    clearInterval(o.expiry)
     await o.assembler.close()
     await o.pool.end().catch(() => {})
     o.s3.destroy()
@@ -383,6 +388,21 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   }
 
   /** Aborts multipart uploads under snapshots/ that no snapshot_uploads row names (orphans). */
+  /** Chunked snapshots given up for want of chunks: SNAPSHOT_FAILED for each (at least once). */
+  async #expire (): Promise<void> {
+    const o = this.#open
+    if (o === null) return
+    const gone = await o.assembler.expire()
+    if (gone.length === 0) return
+    const at = new Date().toISOString()
+    o.snapshots.inc({ kind: 'chunked', outcome: 'failed' }, gone.length)
+    try {
+      await o.rt.producer.produceBatch(gone.map((g) => failedEvent(this.#o.topic, g.snapshotId, 'chunked', g.key, g.error, at, { event: g.cause })))
+    } catch (err) {
+      o.rt.logger.warn({ snapshots: gone.map((g) => g.snapshotId), err: errorMessage(err) }, 'could not produce SNAPSHOT_FAILED for snapshots given up')
+    }
+  }
+
   async #sweep (): Promise<void> {
     const o = this.#open
     if (o === null) return

@@ -274,6 +274,34 @@ test('SNAPSHOT_CHUNK: one multipart upload across batches, offset held until the
     { code: 'SLUICE_ERR_SNAPSHOT_INVALID' })
 })
 
+test('chunks that stop coming: the snapshot is given up after the chunk timeout (upload aborted, hold released, SNAPSHOT_FAILED), its late chunks dead-lettered', async (t) => {
+  const f = await sinkFixture(t, 'stalled', { chunkTimeoutMs: 1500 })
+  const stalled = uniqueName('stalled')
+  const alive = uniqueName('alive')
+  const c = (id: string, seq: number, last = false): Record<string, unknown> =>
+    envelope('SNAPSHOT_CHUNK', { snapshotId: id, seq, last, data: Buffer.alloc(1024, seq).toString('base64') })
+  t.same((await f.write([c(stalled, 0), c(stalled, 1)], 10)).rejected, [])
+  t.same((await f.write([c(alive, 0)], 50, 1)).rejected, [])
+  t.equal(f.sink.heldOffset('events', 0), 10, 'held at the stalled snapshot\'s first chunk')
+  // one snapshot keeps receiving a chunk every 500 ms, the other none
+  for (let seq = 1; seq <= 5; seq++) {
+    await sleep(500)
+    t.same((await f.write([c(alive, seq)], 50 + seq, 1)).rejected, [])
+  }
+  await waitFor('the stalled snapshot to be given up', () => f.sink.heldOffset('events', 0) === undefined, 5_000, 50)
+  t.equal(f.sink.heldOffset('events', 1), 50, 'the snapshot whose chunks keep coming is still open')
+  t.same(await listUploadKeys(f.s3, f.prefix), [`${f.prefix}snapshots/${alive}.json`], 'the stalled one\'s upload is aborted')
+  t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshot_uploads WHERE snapshot_id = $1', [stalled])).rows[0].n, 0, 'and forgotten')
+  const failed = values(await readTopic(f.topic, (m) => m.length >= 1))
+  t.match(failed, [{ eventType: 'SNAPSHOT_FAILED', aggregateId: stalled, payload: { kind: 'chunked', error: { code: 'SLUICE_ERR_SNAPSHOT_CHUNK', message: /no chunk for \d+ s after chunk 1/ } } }])
+  const late = await f.write([c(stalled, 2, true)], 12)
+  t.same(late.rejected.map((x) => [x.origin.offset, x.error.code]), [[12, 'SLUICE_ERR_SNAPSHOT_CHUNK']], 'a late chunk of it is dead-lettered')
+  t.match(late.rejected[0]?.error.message, /which failed earlier .*no chunk for/)
+  t.same((await f.write([c(alive, 6, true)], 56, 1)).rejected, [], 'the other completes')
+  t.equal(f.sink.heldOffset('events', 1), undefined)
+  t.same(await listKeys(f.s3, `${f.prefix}snapshots/`), [`${f.prefix}snapshots/${alive}.json`], 'only the complete one is visible')
+})
+
 test('S3 retries exhausted: the snapshot is aborted, its event dead-lettered, SNAPSHOT_FAILED produced; the upload left behind is aborted on the next assignment', async (t) => {
   const srv = await privateS3(t)
   const f = await sinkFixture(t, 'exhausted', { endpoint: srv.endpoint, maxAttempts: 3 })
