@@ -138,6 +138,10 @@ export class RdkafkaSource implements Source {
       // queue stays bounded by queued.max.messages.kbytes for the whole consumer
       'max.partition.fetch.bytes': 8 * 1024 * 1024,
       'queued.max.messages.kbytes': 64 * 1024,
+      // once the prefetch queue was full, librdkafka waits this long before fetching that
+      // partition again (default 1 s): a resumed partition sat idle for it (256 MiB of 700 KB
+      // chunks: 44 to 47 MiB/s with 1 s, 59 to 60 MiB/s with 20 ms)
+      'fetch.queue.backoff.ms': 20,
       ...o.config,
       rebalance_cb: (err: LibrdKafkaError, assignment: RdTopicPartition[]) => this.#rebalanced(err, assignment),
       offset_commit_cb: (err: LibrdKafkaError | undefined, offsets: RdTopicPartition[]) => this.#committed(err, offsets)
