@@ -1,3 +1,6 @@
+/** messages an idle call may gather, each waited for up to the timeout: their size is unknown */
+const IDLE_COUNT = 16
+
 /**
  * How much node-rdkafka's next consume call asks for. node-rdkafka waits up to the consume
  * timeout for each next message, so under a backlog one call gathers its whole count whatever
@@ -12,9 +15,6 @@
  * (One message per idle call bounds memory as well, but under load a 1 ms gap makes a call
  * idle often: the snapshot benchmark's rdkafka rate was 46 MiB/s with 1, 52 MiB/s with 16.)
  */
-/** messages an idle call may gather, each waited for up to the timeout: their size is unknown */
-const IDLE_COUNT = 16
-
 export class ConsumeSizer {
   readonly #fetchBatch: number
   readonly #fetchBatchBytes: number

@@ -187,7 +187,7 @@ export class ChunkAssembler {
     }
     try {
       if (c.encoding === 'base64') await s.writer.writeBase64(c.data)
-      else await s.writer.write(typeof c.data === 'string' ? Buffer.from(c.data, 'utf8') : c.data)
+      else await s.writer.write(c.data)
       s.expected++
       s.lastOffset = c.origin.offset
       if (c.lastSeq !== null) s.lastSeq = c.lastSeq

@@ -79,12 +79,11 @@ export class MultipartWriter {
 
   /**
    * Writes the bytes base64 text decodes to, decoded straight into the part buffer (no
-   * intermediate Buffer: a 256 MiB snapshot in 512 KiB chunks would otherwise allocate 256 MiB
-   * of short-lived buffers). The text must be unbroken base64 (no whitespace), checked by the
-   * caller; given as bytes (a chunk message's own), it is decoded without any string.
+   * intermediate Buffer or string: a 256 MiB snapshot in 512 KiB chunks would otherwise
+   * allocate 256 MiB of short-lived buffers). The text (its bytes: a chunk message's own) must
+   * be unbroken base64, checked by the caller (isBase64).
    */
-  async writeBase64 (text: string | Buffer): Promise<void> {
-    if (typeof text === 'string') return this.#writeBase64(text)
+  async writeBase64 (text: Buffer): Promise<void> {
     const end = base64End(text)
     let pos = 0
     while (pos < end) {
@@ -102,26 +101,6 @@ export class MultipartWriter {
       this.#fill += n
       this.#bytes += n
       pos += groups * 4
-      if (this.#fill === this.#o.partBytes) this.#cut()
-    }
-  }
-
-  async #writeBase64 (text: string): Promise<void> {
-    let pos = 0
-    while (pos < text.length) {
-      const buf = await this.#room()
-      const room = this.#o.partBytes - this.#fill
-      if (room < 3) { // a 4-character group straddles two parts
-        await this.write(Buffer.from(text.slice(pos, pos + 4), 'base64'))
-        pos += 4
-        continue
-      }
-      const end = Math.min(text.length, pos + Math.floor(room / 3) * 4)
-      const n = buf.write(end - pos === text.length ? text : text.slice(pos, end), this.#fill, room, 'base64')
-      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
-      this.#fill += n
-      this.#bytes += n
-      pos = end
       if (this.#fill === this.#o.partBytes) this.#cut()
     }
   }

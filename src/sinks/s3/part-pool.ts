@@ -15,8 +15,6 @@ export class PartPool {
     this.#keep = keep
   }
 
-  get idle (): number { return this.#idle.length }
-
   take (): Buffer {
     return this.#idle.pop() ?? Buffer.allocUnsafeSlow(this.partBytes)
   }

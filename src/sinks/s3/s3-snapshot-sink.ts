@@ -387,7 +387,6 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  /** Aborts multipart uploads under snapshots/ that no snapshot_uploads row names (orphans). */
   /** Chunked snapshots given up for want of chunks: SNAPSHOT_FAILED for each (at least once). */
   async #expire (): Promise<void> {
     const o = this.#open
@@ -403,6 +402,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
+  /** Aborts multipart uploads under snapshots/ that no snapshot_uploads row names (orphans). */
   async #sweep (): Promise<void> {
     const o = this.#open
     if (o === null) return

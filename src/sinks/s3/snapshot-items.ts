@@ -37,10 +37,10 @@ export interface ChunkItem extends ItemBase {
   /** the final seq, when the producer says it */
   lastSeq: number | null
   /**
-   * the chunk's data as sent, base64 (decoded straight into the upload's part buffer) or UTF-8
-   * text: the message's own bytes of it (a BulkString's), or a string when it was short
+   * the bytes of the chunk's data as sent, base64 (decoded straight into the upload's part
+   * buffer) or UTF-8 text: the message's own (a BulkString's), or a short string's UTF-8
    */
-  data: Buffer | string
+  data: Buffer
   encoding: 'base64' | 'utf8'
   /** decoded length */
   size: number
@@ -51,7 +51,6 @@ export interface ChunkItem extends ItemBase {
   contentType: string
 }
 
-const BASE64_RE = /^[A-Za-z0-9+/_-]*={0,2}$/
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
 
 function invalid (message: string): SluiceError {
@@ -129,10 +128,10 @@ export function parseItem (e: EntityEvent, origin: KafkaMessage): SnapshotItem {
       }
       const encoding = p.encoding ?? 'base64'
       if (encoding !== 'base64' && encoding !== 'utf8') throw invalid(`SNAPSHOT_CHUNK of ${id}: encoding must be "base64" or "utf8"`)
-      const data = p.data instanceof BulkString ? p.data.bytes : p.data
-      if (typeof data !== 'string' && !Buffer.isBuffer(data)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data must be a string (${encoding})`)
-      if (encoding === 'base64' && !(typeof data === 'string' ? BASE64_RE.test(data) : isBase64(data))) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
-      const size = typeof data === 'string' ? Buffer.byteLength(data, encoding) : encoding === 'base64' ? base64DecodedLength(data) : data.length
+      if (typeof p.data !== 'string' && !(p.data instanceof BulkString)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data must be a string (${encoding})`)
+      const data = typeof p.data === 'string' ? Buffer.from(p.data, 'utf8') : p.data.bytes
+      if (encoding === 'base64' && !isBase64(data)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
+      const size = encoding === 'base64' ? base64DecodedLength(data) : data.length
       const { data: _d, ...rest } = p
       return {
         kind: 'chunk',
