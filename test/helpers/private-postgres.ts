@@ -1,12 +1,9 @@
 // A PostgreSQL of a test's own, which it may stop and start (the shared stack's must never be
 // stopped): the project's stack script on another port and data directory, purged at the end.
-import { execFile } from 'node:child_process'
 import { resolve } from 'node:path'
-import { promisify } from 'node:util'
 import type { Test } from 'tap'
+import { stackScript } from './stack-script.ts'
 import { freePort, uniqueName } from './worker-harness.ts'
-
-const run = promisify(execFile)
 
 export interface PrivatePostgres {
   readonly port: number
@@ -19,20 +16,6 @@ export interface PrivatePostgres {
   stop (): Promise<void>
 }
 
-async function stack (dir: string, port: number, args: string[]): Promise<void> {
-  try {
-    await run('scripts/stack.sh', args, {
-      // PostgreSQL needs nothing from the shared cache: a cache of its own keeps it from
-      // waiting on the shared install lock (held through a minute-long versitygw build)
-      env: { ...process.env, SLUICE_STACK_DIR: dir, SLUICE_PG_PORT: String(port), SLUICE_CACHE: resolve(dir, 'cache') },
-      timeout: 120_000
-    })
-  } catch (err) {
-    const e = err as { stderr?: string, message: string }
-    throw new Error(`scripts/stack.sh ${args.join(' ')} (dir ${dir}, port ${port}) failed: ${e.stderr ?? e.message}`)
-  }
-}
-
 /** Creates and starts a private PostgreSQL; stopped and purged when the test ends. */
 export async function privatePostgres (t: Test): Promise<PrivatePostgres> {
   const port = await freePort()
@@ -40,14 +23,17 @@ export async function privatePostgres (t: Test): Promise<PrivatePostgres> {
   const user = process.env.SLUICE_PG_USER ?? 'sluice'
   const password = process.env.SLUICE_PG_PASSWORD ?? 'sluice'
   const db = process.env.SLUICE_PG_DB ?? 'sluice'
+  // PostgreSQL needs nothing from the shared cache: a cache of its own keeps it from
+  // waiting on the shared install lock (held through a minute-long versitygw build)
+  const env = { SLUICE_PG_PORT: String(port), SLUICE_CACHE: resolve(dir, 'cache') }
   const pg: PrivatePostgres = {
     port,
     dir,
     url: `postgres://${user}:${password}@127.0.0.1:${port}/${db}`,
-    start: async () => { await stack(dir, port, ['up', 'postgres']) },
-    stop: async () => { await stack(dir, port, ['down', 'postgres']) }
+    start: async () => { await stackScript(dir, ['up', 'postgres'], env) },
+    stop: async () => { await stackScript(dir, ['down', 'postgres'], env) }
   }
-  t.teardown(async () => { await stack(dir, port, ['down', '--purge', 'postgres']) })
+  t.teardown(async () => { await stackScript(dir, ['down', '--purge', 'postgres'], env) })
   await pg.start()
   return pg
 }

@@ -1,10 +1,8 @@
 // S3 helpers for the snapshot tests: a client on the stack's versitygw (or a private one),
 // listings, read-back with sha256, and clean-up of a test's prefix.
 import { createHash } from 'node:crypto'
-import { execFile } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { resolve } from 'node:path'
-import { promisify } from 'node:util'
 import {
   AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand,
   ListObjectsV2Command, S3Client
@@ -12,9 +10,8 @@ import {
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3'
 import type { Test } from 'tap'
 import type { S3Config } from '../../src/config/config.ts'
+import { stackScript } from './stack-script.ts'
 import { freePort, uniqueName } from './worker-harness.ts'
-
-const run = promisify(execFile)
 
 function need (name: string): string {
   const v = process.env[name]
@@ -131,15 +128,6 @@ export interface PrivateS3 {
   stop (): Promise<void>
 }
 
-async function stack (dir: string, port: number, args: string[]): Promise<void> {
-  try {
-    await run('scripts/stack.sh', args, { env: { ...process.env, SLUICE_STACK_DIR: dir, SLUICE_S3_PORT: String(port) }, timeout: 120_000 })
-  } catch (err) {
-    const e = err as { stderr?: string, message: string }
-    throw new Error(`scripts/stack.sh ${args.join(' ')} (dir ${dir}, port ${port}) failed: ${e.stderr ?? e.message}`)
-  }
-}
-
 /**
  * A versitygw of the test's own (same credentials and bucket as the stack's) on a free port,
  * stopped and purged when the test ends: for tests that stop S3.
@@ -147,13 +135,14 @@ async function stack (dir: string, port: number, args: string[]): Promise<void> 
 export async function privateS3 (t: Test, port?: number): Promise<PrivateS3> {
   port ??= await freePort()
   const dir = resolve('.sluice', uniqueName('test-s3'))
+  const env = { SLUICE_S3_PORT: String(port) }
   const s: PrivateS3 = {
     port,
     endpoint: `http://127.0.0.1:${port}`,
-    start: async () => { await stack(dir, port, ['up', 's3']) },
-    stop: async () => { await stack(dir, port, ['down', 's3']) }
+    start: async () => { await stackScript(dir, ['up', 's3'], env) },
+    stop: async () => { await stackScript(dir, ['down', 's3'], env) }
   }
-  t.teardown(async () => { await stack(dir, port, ['down', '--purge', 's3']) })
+  t.teardown(async () => { await stackScript(dir, ['down', '--purge', 's3'], env) })
   await s.start()
   return s
 }

@@ -11,6 +11,7 @@ import type { SinkWriteResult } from '../../src/sinks/sink.ts'
 import { migrate, quoteIdent } from '../../src/sinks/timescale/migrate.ts'
 import { pgUrl, uniqueName } from './worker-harness.ts'
 import { dropSchemaAtEnd } from './pg-schema.ts'
+import { inTransaction } from './pg-transaction.ts'
 
 export const GROUP = 'sluice-state-test'
 
@@ -55,18 +56,7 @@ export async function writeBatch (client: PoolClient, events: readonly PlacedEve
 }
 
 export async function commitEvents (pool: pg.Pool, events: readonly PlacedEvent[]): Promise<SinkWriteResult> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const r = await writeBatch(client, events)
-    await client.query('COMMIT')
-    return r
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  return inTransaction(pool, async (client) => writeBatch(client, events))
 }
 
 /** An EntityEvent of the normalised shape the validate stage gives. */

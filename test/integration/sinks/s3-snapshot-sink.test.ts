@@ -16,6 +16,7 @@ import type { SinkWriteResult } from '../../../src/sinks/sink.ts'
 import { migrate, quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
 import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
 import { validateEnvelope } from '../../../src/stages/validate-envelope.ts'
+import { inTransaction } from '../../helpers/pg-transaction.ts'
 import { readTopic, values } from '../../helpers/read-topic.ts'
 import { head, listKeys, listUploadKeys, privateS3, readHash, readObject, s3Client, s3Config, s3WorkerEnv, testPrefix } from '../../helpers/s3.ts'
 import { brokers, fixture, pgUrl, sources, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
@@ -94,20 +95,8 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
     })
     return async () => commit(buffer)
   }
-  const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> => {
-    const client = await pool.connect()
-    try {
-      await client.query('BEGIN')
-      const r = await sink.write(client, [buffer])
-      await client.query('COMMIT')
-      return r
-    } catch (err) {
-      await client.query('ROLLBACK')
-      throw err
-    } finally {
-      client.release()
-    }
-  }
+  const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> =>
+    inTransaction(pool, async (client) => sink.write(client, [buffer]))
   const write = async (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): Promise<SinkWriteResult> => take(events, firstOffset, partition)()
   return { sink, pool, prefix, topic, s3, write, take }
 }

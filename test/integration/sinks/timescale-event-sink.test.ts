@@ -10,6 +10,7 @@ import type { SinkBuffer, SinkWriteResult } from '../../../src/sinks/sink.ts'
 import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
 import { migrate, quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
 import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
+import { inTransaction } from '../../helpers/pg-transaction.ts'
 
 // Against the real PostgreSQL of scripts/stack.sh; every test migrates its own schema.
 const PG_URL = process.env.SLUICE_PG_URL
@@ -64,22 +65,14 @@ function event (over: Partial<EntityEvent> = {}): EntityEvent {
 /** The lane's transaction: the sink's rows, the dead letters, the next offsets, one commit. */
 async function commitBatch (pool: pg.Pool, sink: TimescaleEventSink, buffers: Array<SinkBuffer<EntityEvent>>,
   offsets: Array<{ topic: string, partition: number, offset: number }>, beforeCommit?: () => Promise<void>): Promise<SinkWriteResult> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
+  return inTransaction(pool, async (client) => {
     const r = await sink.write(client, buffers)
     const dlq: DlqEntry[] = r.rejected.map((rej) => ({ pipeline: 'events', stage: `sink:${sink.name}`, code: rej.error.code, message: rej.error.message, attempts: 1, origin: rej.origin }))
     await writeDlqRows(client, dlq)
     await storeOffsets(client, GROUP, offsets)
     if (beforeCommit !== undefined) await beforeCommit()
-    await client.query('COMMIT')
     return r
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  })
 }
 
 function buffer (sink: TimescaleEventSink, items: Array<[EntityEvent, KafkaMessage]>): SinkBuffer<EntityEvent> {
