@@ -10,7 +10,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import type { TopicPartitionOffset } from '../../kafka/types.ts'
 import { classifyPgError } from '../timescale/pg-errors.ts'
 import { SluiceError } from '../../errors.ts'
-import { backoffDelay } from '../../pipeline/backoff.ts'
+import { backoffDelay } from '../../retry.ts'
 import { abortUploadsOf, classifyS3Error, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 
