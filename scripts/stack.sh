@@ -88,6 +88,8 @@ require_free_port() { # name port
 # ---------------------------------------------------------------- Kafka
 kafka_install() {
   [ -f "$KAFKA_HOME/.complete" ] && return 0
+  flock 9
+  [ -f "$KAFKA_HOME/.complete" ] && { flock -u 9; return 0; }
   command -v java >/dev/null || die "java (17+) is needed for Kafka"
   command -v mvn >/dev/null || die "mvn is needed to fetch Kafka's jars from Maven Central"
   log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_HOME"
@@ -96,6 +98,7 @@ kafka_install() {
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" \
     >"$KAFKA_HOME/mvn.log" 2>&1 || { tail -n 30 "$KAFKA_HOME/mvn.log" >&2; die "maven could not fetch Kafka $KAFKA_VERSION"; }
   touch "$KAFKA_HOME/.complete"
+  flock -u 9
 }
 
 kafka_config() {
@@ -187,28 +190,45 @@ pg_bindir() {
   echo "$d"
 }
 
-# PostgreSQL refuses to run as root: then the cluster belongs to the `postgres` user.
+# PostgreSQL refuses to run as root: then the cluster belongs to the `postgres` user, which
+# may not be able to enter the checkout (a 0700 home directory such as /root). So as root the
+# cluster (data, socket, log) lives in /var/tmp, in a directory keyed by this stack's path
+# (two checkouts get two clusters), recorded in $STACK_DIR/postgres.cluster and removed by
+# `down --purge`. Any other user runs the cluster itself, under $STACK_DIR/postgres.
 pg_run() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+pg_dir() {
+  if [ "$(id -u)" = 0 ]; then
+    printf '/var/tmp/sluice-pg-%s\n' "$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-16)"
+  else
+    printf '%s\n' "$STACK_DIR/postgres"
+  fi
+}
+
 pg_up() {
-  local dir="$STACK_DIR/postgres" bin
+  local dir bin
+  dir="$(pg_dir)"
   bin="$(pg_bindir)"
   if [ -f "$dir/data/postmaster.pid" ] && pg_run "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     log "postgres already running (pid $(head -n1 "$dir/data/postmaster.pid"))"; return 0
   fi
   require_free_port postgres "$PG_PORT"
-  mkdir -p "$dir/run"
-  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; chmod 755 "$STACK_DIR"; fi
+  if [ "$(id -u)" = 0 ]; then
+    install -d -o postgres -g postgres -m 0700 "$dir"
+    printf '%s\n' "$dir" >"$STACK_DIR/postgres.cluster"
+  fi
+  pg_run mkdir -p "$dir/run"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     log "creating a PostgreSQL cluster in $dir/data"
     local pw="$dir/.pw"
-    printf '%s\n' "$PG_PASSWORD" >"$pw"; [ "$(id -u)" = 0 ] && chown postgres "$pw"
+    printf '%s\n' "$PG_PASSWORD" | pg_run tee "$pw" >/dev/null
     pg_run "$bin/initdb" -D "$dir/data" -U "$PG_USER" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 \
-      -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed (log: $dir/initdb.log)"; }
-    rm -f "$pw"
-    cat >>"$dir/data/postgresql.conf" <<EOF
+      -E UTF8 --locale=C.UTF-8 2>&1 | pg_run tee "$dir/initdb.log" >/dev/null
+    [ "${PIPESTATUS[0]}" = 0 ] || { cat "$dir/initdb.log" >&2; die "initdb failed (log: $dir/initdb.log)"; }
+    pg_run rm -f "$pw"
+    pg_run tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
 # sluice local stack
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -223,7 +243,7 @@ log_min_messages = warning
 EOF
   fi
   # the port may have been overridden since initdb
-  sed -i "s/^port = .*/port = $PG_PORT/" "$dir/data/postgresql.conf"
+  pg_run sed -i "s/^port = .*/port = $PG_PORT/" "$dir/data/postgresql.conf"
   log "starting postgres on 127.0.0.1:$PG_PORT"
   pg_run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$READY_TIMEOUT" -o "-p $PG_PORT" start >/dev/null 8>&- 9>&- \
     || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start (log: $dir/postgres.log)"; }
@@ -236,20 +256,22 @@ EOF
 pg_ready() { pg_run "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
 pg_down() {
-  local dir="$STACK_DIR/postgres"
+  local dir; dir="$(pg_dir)"
   [ -f "$dir/data/postmaster.pid" ] || return 0
   log "stopping postgres (pid $(head -n1 "$dir/data/postmaster.pid"))"
   pg_run "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 pg_status() {
-  local dir="$STACK_DIR/postgres"
+  local dir; dir="$(pg_dir)"
   [ -f "$dir/data/postmaster.pid" ] && pg_run "$(pg_bindir)/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- S3 (versitygw)
 s3_install() {
   [ -x "$VERSITYGW_BIN" ] && return 0
+  flock 9
+  [ -x "$VERSITYGW_BIN" ] && { flock -u 9; return 0; }
   command -v go >/dev/null || die "go is needed to build versitygw"
   local dest; dest="$(dirname "$VERSITYGW_BIN")"
   log "building versitygw $VERSITYGW_VERSION with go install into $dest (about a minute)"
@@ -257,6 +279,7 @@ s3_install() {
   GOBIN="$dest.tmp" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" \
     >"$dest.log" 2>&1 || { tail -n 30 "$dest.log" >&2; die "go install versitygw failed (log: $dest.log)"; }
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  flock -u 9
 }
 
 s3_up() {
@@ -313,9 +336,9 @@ case "$cmd" in
     # one lock for this stack's data, one for the shared cache's installs
     exec 8>"$STACK_DIR/.lock" 9>"$SLUICE_CACHE/.install.lock"
     # (the servers started below get `8>&- 9>&-`: a daemon that inherited a lock's fd would
-    # hold it for its whole life, and every later `up` or `down` would wait on it forever)
+    # hold it for its whole life, and every later `up` or `down` would wait on it forever;
+    # the cache's lock is held only while installing, so other checkouts start meanwhile)
     flock 8
-    flock 9
     for s in $(services "$@"); do
       case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; *) die "unknown service: $s";; esac
     done
@@ -328,7 +351,13 @@ case "$cmd" in
     for s in $(services "${list[@]}"); do
       case "$s" in kafka) kafka_down;; postgres|pg) pg_down;; s3) s3_down;; *) die "unknown service: $s";; esac
     done
-    if [ $purge = 1 ]; then log "removing $STACK_DIR"; rm -rf "$STACK_DIR"; fi
+    if [ $purge = 1 ]; then
+      if [ -f "$STACK_DIR/postgres.cluster" ]; then
+        cluster="$(cat "$STACK_DIR/postgres.cluster")"
+        case "$cluster" in /var/tmp/sluice-pg-*) log "removing $cluster"; rm -rf "$cluster";; esac
+      fi
+      log "removing $STACK_DIR"; rm -rf "$STACK_DIR"
+    fi
     ;;
   status)
     rc=0
