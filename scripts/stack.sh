@@ -14,6 +14,7 @@ set -euo pipefail
 KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.4.0}"
 VERSITYGW_VERSION="${SLUICE_VERSITYGW_VERSION:-v1.8.0}"
 STACK_DIR="${SLUICE_STACK_DIR:-$SLUICE_ROOT/.sluice/stack}"
+case "$STACK_DIR" in /*) ;; *) STACK_DIR="$PWD/$STACK_DIR";; esac
 KAFKA_PORT="${SLUICE_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${SLUICE_PG_PORT:-15432}"
@@ -196,7 +197,8 @@ pg_bindir() {
 # (two checkouts get two clusters), recorded in $STACK_DIR/postgres.cluster and removed by
 # `down --purge`. Any other user runs the cluster itself, under $STACK_DIR/postgres.
 pg_run() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # (from /: the postgres user may not be able to enter the caller's working directory)
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_dir() {
