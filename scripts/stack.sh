@@ -4,17 +4,27 @@
 #   PostgreSQL  (Debian's package, a cluster of our own made with initdb)
 #   versitygw   (S3-compatible server, built with `go install`, posix backend)
 #
-# usage: scripts/stack.sh up [kafka|postgres|s3 ...] | down [--purge] | status | env
-# `up` is idempotent and starts only what is not running; `down` stops exactly the
-# processes `up` started, by the pid it recorded. Data lives under $SLUICE_STACK_DIR.
+# and, on demand, the worker itself (bin/sluice, in the background: `up worker`).
+#
+# usage: scripts/stack.sh up [kafka|postgres|s3|worker ...] | down [--purge] [service...] | status | env
+# `up` is idempotent and starts only what is not running (without arguments: the three
+# servers); `down` stops exactly the processes `up` started, by the pid it recorded (without
+# arguments: the worker too). Data lives under $SLUICE_STACK_DIR (default .sluice/stack).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.4.0}"
 VERSITYGW_VERSION="${SLUICE_VERSITYGW_VERSION:-v1.8.0}"
-STACK_DIR="${SLUICE_STACK_DIR:-$SLUICE_ROOT/.sluice/stack}"
-case "$STACK_DIR" in /*) ;; *) STACK_DIR="$PWD/$STACK_DIR";; esac
+STACK_DIR="$SLUICE_STACK_DIR"
+# The ports a stack was brought up with stay its ports: status, env and down read them back
+# from $STACK_DIR/ports.env when the SLUICE_*_PORT variables are not set.
+PORT_VARS=(SLUICE_KAFKA_PORT SLUICE_KAFKA_CONTROLLER_PORT SLUICE_PG_PORT SLUICE_S3_PORT SLUICE_HTTP_PORT)
+if [ -f "$STACK_DIR/ports.env" ]; then
+  while IFS='=' read -r k v; do
+    case " ${PORT_VARS[*]} " in *" $k "*) [ -n "${!k:-}" ] || printf -v "$k" '%s' "$v";; esac
+  done <"$STACK_DIR/ports.env"
+fi
 KAFKA_PORT="${SLUICE_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${SLUICE_PG_PORT:-15432}"
@@ -315,6 +325,40 @@ s3_ready() {
 s3_down() { stop_pid s3 "$STACK_DIR/s3/versitygw.pid" "$STACK_DIR/s3/root"; }
 s3_status() { pid_alive "$STACK_DIR/s3/versitygw.pid" "$STACK_DIR/s3/root" && port_open "$S3_PORT"; }
 
+# ---------------------------------------------------------------- the worker (bin/sluice)
+# Not part of a plain `up`: `up worker` starts one in the background on this stack (the demo
+# does), with the stack's settings and SLUICE_TOPICS (default entity-events); `down` stops it.
+WORKER_MARKER="$SLUICE_ROOT/src/main.ts"
+HTTP_PORT="${SLUICE_HTTP_PORT:-8080}"
+
+worker_up() {
+  local dir="$STACK_DIR/worker"
+  if pid_alive "$dir/worker.pid" "$WORKER_MARKER"; then log "worker already running (pid $(cat "$dir/worker.pid"))"; return 0; fi
+  require_free_port worker-http "$HTTP_PORT"
+  mkdir -p "$dir"
+  : >"$dir/worker.log"
+  log "starting the worker (topics ${SLUICE_TOPICS:-entity-events}, API http://127.0.0.1:$HTTP_PORT, log $dir/worker.log)"
+  (
+    # shellcheck source=scripts/bootstrap.sh
+    . "$SLUICE_ROOT/scripts/bootstrap.sh" # a Node that sluice supports, on PATH
+    eval "$(print_env)"
+    export SLUICE_TOPICS="${SLUICE_TOPICS:-entity-events}" SLUICE_HTTP_PORT="$HTTP_PORT"
+    exec setsid "$SLUICE_ROOT/bin/sluice" >>"$dir/worker.log" 2>&1 </dev/null 8>&- 9>&-
+  ) &
+  echo $! >"$dir/worker.pid"
+  # the HTTP API listens once migrations ran and the sinks opened (slower on a busy machine)
+  READY_TIMEOUT=$((READY_TIMEOUT > 180 ? READY_TIMEOUT : 180)) wait_ready worker "$dir/worker.log" worker_ready
+}
+
+worker_ready() {
+  local dir="$STACK_DIR/worker"
+  ! pid_exited "$dir/worker.pid" || { tail -n 20 "$dir/worker.log" >&2; die "the worker exited during start-up (log: $dir/worker.log)"; }
+  pid_alive "$dir/worker.pid" "$WORKER_MARKER" && port_open "$HTTP_PORT"
+}
+
+worker_down() { stop_pid worker "$STACK_DIR/worker/worker.pid" "$WORKER_MARKER"; }
+worker_status() { pid_alive "$STACK_DIR/worker/worker.pid" "$WORKER_MARKER" && port_open "$HTTP_PORT"; }
+
 # ---------------------------------------------------------------- commands
 print_env() {
   cat <<EOF
@@ -328,7 +372,8 @@ export SLUICE_S3_SECRET_KEY=$S3_SECRET_KEY
 EOF
 }
 
-services() { if [ $# -eq 0 ]; then echo kafka postgres s3; else echo "$@"; fi; }
+# the default services: `up` starts the servers; `down` stops the worker first, then them
+services() { if [ $# -gt 0 ]; then echo "$@"; elif [ "$cmd" = down ]; then echo worker kafka postgres s3; else echo kafka postgres s3; fi; }
 
 cmd="${1:-status}"; shift || true
 case "$cmd" in
@@ -341,8 +386,14 @@ case "$cmd" in
     # hold it for its whole life, and every later `up` or `down` would wait on it forever;
     # the cache's lock is held only while installing, so other checkouts start meanwhile)
     flock 8
+    for v in "${PORT_VARS[@]}"; do
+      case "$v" in
+        SLUICE_KAFKA_PORT) echo "$v=$KAFKA_PORT";; SLUICE_KAFKA_CONTROLLER_PORT) echo "$v=$KAFKA_CONTROLLER_PORT";;
+        SLUICE_PG_PORT) echo "$v=$PG_PORT";; SLUICE_S3_PORT) echo "$v=$S3_PORT";; SLUICE_HTTP_PORT) echo "$v=$HTTP_PORT";;
+      esac
+    done >"$STACK_DIR/ports.env"
     for s in $(services "$@"); do
-      case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; *) die "unknown service: $s";; esac
+      case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; worker) worker_up;; *) die "unknown service: $s";; esac
     done
     log "stack is up"
     ;;
@@ -351,7 +402,7 @@ case "$cmd" in
     purge=0; list=()
     for a in "$@"; do if [ "$a" = --purge ]; then purge=1; else list+=("$a"); fi; done
     for s in $(services "${list[@]}"); do
-      case "$s" in kafka) kafka_down;; postgres|pg) pg_down;; s3) s3_down;; *) die "unknown service: $s";; esac
+      case "$s" in kafka) kafka_down;; postgres|pg) pg_down;; s3) s3_down;; worker) worker_down;; *) die "unknown service: $s";; esac
     done
     if [ $purge = 1 ]; then
       if [ -f "$STACK_DIR/postgres.cluster" ]; then
@@ -367,8 +418,10 @@ case "$cmd" in
       case "$s" in kafka) f=kafka_status; p=$KAFKA_PORT;; postgres) f=pg_status; p=$PG_PORT;; s3) f=s3_status; p=$S3_PORT;; esac
       if $f; then printf '%-9s up    127.0.0.1:%s\n' "$s" "$p"; else printf '%-9s down  127.0.0.1:%s\n' "$s" "$p"; rc=3; fi
     done
+    # the worker is optional: listed, but its absence is not a failed status
+    if worker_status; then printf '%-9s up    http://127.0.0.1:%s (log %s)\n' worker "$HTTP_PORT" "$STACK_DIR/worker/worker.log"; else printf '%-9s down\n' worker; fi
     exit $rc
     ;;
   env) print_env ;;
-  *) die "usage: $0 up [service...] | down [--purge] [service...] | status | env" ;;
+  *) die "usage: $0 up [kafka|postgres|s3|worker ...] | down [--purge] [service...] | status | env" ;;
 esac

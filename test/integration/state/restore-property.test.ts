@@ -165,7 +165,7 @@ async function runSeed (t: Test, seed: number): Promise<{ restores: number, from
   return { restores: ts.length * 2 + 1, fromSnapshot }
 }
 
-test('restore at T = fold of every event up to T, with and without snapshots', { timeout: 300_000 }, async (t) => {
+test('restore at T = fold of every event up to T, with and without snapshots', async (t) => {
   let fromSnapshot = 0
   for (const seed of SEEDS) {
     await t.test(`seed ${seed}`, async (t) => { fromSnapshot += (await runSeed(t, seed)).fromSnapshot })
