@@ -41,7 +41,13 @@ async function stop (code: number, reason: string, err?: unknown): Promise<void>
   if (err !== undefined) logger.fatal({ err }, `stopping: ${oneLine(err)}`)
   else logger.info({ reason, graceMs: config.shutdownGraceMs }, 'stopping')
   let clean = true
-  if (app !== null) clean = await app.close(config.shutdownGraceMs).catch((e) => { logger.error({ err: e }, 'error while closing'); return false })
+  let closeFailed = false
+  if (app !== null) clean = await app.close(config.shutdownGraceMs).catch((e) => { logger.error({ err: e }, 'error while closing'); closeFailed = true; return false })
+  if (!clean && !closeFailed && err === undefined) {
+    const timeout = new SluiceError('SLUICE_ERR_SHUTDOWN_TIMEOUT', `the shutdown grace (SLUICE_SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}) ran out before every batch was written; unwritten messages are read again on restart`)
+    logger.error({ code: timeout.code }, timeout.message)
+    err = timeout
+  }
   if (err !== undefined) process.stderr.write(`sluice: ${oneLine(err)}\n`)
   logger.flush()
   process.exit(code !== 0 ? code : clean ? 0 : 1)

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka'
 import { test } from 'tap'
 import type { Test } from 'tap'
-import { brokerArray, deleteGroups } from '../../../src/kafka/admin.ts'
+import { deleteGroups } from '../../../src/kafka/admin.ts'
+import { parseBrokers } from '../../../src/kafka/brokers.ts'
 import { poisonKinds } from '../../../src/workload/seed-mix.ts'
 import type { PoisonKind } from '../../../src/workload/seed-mix.ts'
 import {
@@ -41,7 +42,7 @@ async function readDlqTopic (topic: string, done: (seen: Set<string>) => boolean
   const group = uniqueName('e2e_dlq_reader')
   const consumer = new Consumer({
     clientId: uniqueName('e2e-dlq-reader'),
-    bootstrapBrokers: brokerArray(brokers),
+    bootstrapBrokers: parseBrokers(brokers),
     groupId: group,
     deserializers: stringDeserializers,
     autocommit: false
