@@ -18,6 +18,8 @@ export interface Config {
   retry: { baseMs: number, maxMs: number }
   flushConcurrency: number
   maxEventBytes: number
+  /** deeper JSON nesting is poison (SLUICE_ERR_TOO_DEEP) */
+  maxJsonDepth: number
   dlqTopicSuffix: string
   http: { host: string, port: number }
   shutdownGraceMs: number
@@ -78,6 +80,7 @@ const VARS = {
   SLUICE_RETRY_MAX_MS: [{ type: 'integer', minimum: 1 }, 10000],
   SLUICE_FLUSH_CONCURRENCY: [{ type: 'integer', minimum: 1, maximum: 64 }, 3],
   SLUICE_MAX_EVENT_BYTES: [{ type: 'integer', minimum: 64 }, 1024 * 1024],
+  SLUICE_MAX_JSON_DEPTH: [{ type: 'integer', minimum: 2, maximum: 10000 }, 512],
   SLUICE_DLQ_SUFFIX: [{ type: 'string', minLength: 1 }, '.dlq'],
   SLUICE_HTTP_HOST: [{ type: 'string', minLength: 1 }, '127.0.0.1'],
   SLUICE_HTTP_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, 8080],
@@ -164,6 +167,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     retry: { baseMs: r.SLUICE_RETRY_BASE_MS, maxMs: r.SLUICE_RETRY_MAX_MS },
     flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
     maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
+    maxJsonDepth: r.SLUICE_MAX_JSON_DEPTH,
     dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
     http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },
     shutdownGraceMs: r.SLUICE_SHUTDOWN_GRACE_MS,

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import PQueue from 'p-queue'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
-import { SluiceError, isSluiceError } from '../errors.ts'
+import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
 import type { KafkaMessage, Source, TopicPartition, TopicPartitionOffset } from '../kafka/types.ts'
 import { tpKey } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
@@ -184,9 +184,12 @@ export class PipelineRunner extends EventEmitter {
         const sink = pipeline.routes[route]
         if (sink === undefined) throw new SluiceError('SLUICE_ERR_ROUTE', `no sink for route "${route}" in pipeline ${pipeline.name}`)
         pending.add(pipeline.name, route, sink, record, m)
-      } catch (err) {
-        if (!isSluiceError(err) || !err.poison) {
-          this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_PIPELINE', `pipeline ${pipeline.name} threw: ${(err as Error).message}`, { cause: err }))
+      } catch (thrown) {
+        // whatever a stage, the classifier or a sink's encoder throws for one message is that
+        // message's fault: poison (SLUICE_ERR_STAGE when unclassified), never the worker's end
+        const err = isSluiceError(thrown) ? thrown : new SluiceError('SLUICE_ERR_STAGE', `pipeline ${pipeline.name} threw: ${errorMessage(thrown)}`, { cause: thrown })
+        if (!err.poison) {
+          this.#fatal(err)
           return
         }
         pending.dlq.push({
