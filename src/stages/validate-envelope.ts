@@ -80,7 +80,7 @@ function quote (text: string): string {
  */
 function exactVersion (value: unknown, text: string | undefined): bigint | null {
   if (value === null || value === undefined) return null
-  if (typeof value !== 'number') throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: /version must be an integer or null, got ${typeof value}`)
+  if (typeof value !== 'number') throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: /version must be integer or null, got ${typeof value}`)
   const t = text ?? String(value)
   if (WHOLE.test(t)) {
     const v = BigInt(t)
