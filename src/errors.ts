@@ -11,6 +11,7 @@ export type ErrorKind = 'poison' | 'transient' | 'fatal'
 export const errorCodes = {
   SLUICE_ERR_CONFIG: 'fatal',
   SLUICE_ERR_PIPELINE: 'fatal',
+  SLUICE_ERR_RUNTIME: 'fatal',
   SLUICE_ERR_DECODE: 'poison',
   SLUICE_ERR_ENVELOPE: 'poison',
   SLUICE_ERR_SCHEMA: 'poison',

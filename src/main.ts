@@ -1,6 +1,8 @@
 // Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
 // stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
 // Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
+// first: refuses a runtime that alters keys before any other module (a native addon) loads
+import './runtime-guard.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
