@@ -1,4 +1,4 @@
-import { BulkString } from '../pipeline/bulk-string.ts'
+import { BulkString } from '../model/bulk-string.ts'
 import { scanJson } from './json-scan.ts'
 
 export interface BulkOptions {

@@ -1,6 +1,6 @@
 import { SluiceError } from '../../errors.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
-import type { EntityEvent } from '../../pipeline/event.ts'
+import type { EntityEvent } from '../../model/event.ts'
 
 /**
  * PostgreSQL COPY text format: columns separated by tabs, rows by newlines, NULL as \N, and
