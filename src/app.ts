@@ -154,7 +154,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     await (health ?? http).register(metricsRoutes, { runner, metrics })
     await http.register(adminRoutes, { runner, control, brokers: o.brokers, group: o.group, worker: o.clientId })
     await http.register(auditRoutes, { pool })
-    await http.register(dlqRoutes, { pool, producer, logger: o.logger.child({ component: 'dlq' }) })
+    await http.register(dlqRoutes, { pool, producer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
     await http.register(entityRoutes, { pool })
     const snapshotObjects = o.s3 == null ? null : new SnapshotObjects(createReadClient(o.s3), o.s3.bucket)
     http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })

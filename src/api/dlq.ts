@@ -13,6 +13,7 @@ import { isoTime, schemaErrorFormatter } from './validation.ts'
 export interface DlqRoutesOptions {
   pool: Pool
   producer: RedriveProducer
+  brokers: string
   logger: Logger
 }
 
@@ -141,6 +142,7 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
       response: {
         200: { type: 'object', properties: { dryRun: { type: 'boolean' }, matched: { type: 'integer' }, redriven: { type: 'array', items: { type: 'integer' } }, topic: { type: ['string', 'null'] }, replayed: { type: 'boolean' } } },
         ...scopedErrors,
+        404: errorSchema,
         503: errorSchema
       }
     },
@@ -149,7 +151,7 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
     const b = req.body
     const key = req.headers['idempotency-key']
     try {
-      return await redrive(pool, opts.producer, opts.logger, {
+      return await redrive(pool, opts.producer, opts.brokers, opts.logger, {
         filter: filterOf(b),
         topic: b.topic ?? null,
         dryRun: b.dryRun,

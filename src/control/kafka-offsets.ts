@@ -39,3 +39,24 @@ export async function partitionBounds (brokers: string, tps: readonly TopicParti
     await admin.close().catch(() => {})
   }
 }
+
+/** Partition count of each of the topics that exist (missing topics are left out). */
+export async function topicPartitionCounts (brokers: string, topics: readonly string[]): Promise<Map<string, number>> {
+  const admin = new Admin({ clientId: 'sluice-offsets', bootstrapBrokers: brokerArray(brokers), retries: 2, retryDelay: 250 })
+  try {
+    const existing = new Set(await admin.listTopics())
+    const present = [...new Set(topics)].filter((t) => existing.has(t))
+    const out = new Map<string, number>()
+    if (present.length === 0) return out
+    const md = await admin.metadata({ topics: present })
+    for (const t of present) {
+      const n = md.topics.get(t)?.partitionsCount
+      if (n !== undefined) out.set(t, n)
+    }
+    return out
+  } catch (err) {
+    throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `reading topic metadata: ${errorMessage(err)}`, { cause: err })
+  } finally {
+    await admin.close().catch(() => {})
+  }
+}

@@ -4,7 +4,7 @@ import { writeAudit } from './audit.ts'
 import type { AuditRecord } from './audit.ts'
 import { ControlError } from './control-error.ts'
 import type { GroupControl } from './group-control.ts'
-import { partitionBounds } from './kafka-offsets.ts'
+import { partitionBounds, topicPartitionCounts } from './kafka-offsets.ts'
 
 export type OffsetTarget = { offset: number } | { timestamp: string } | { position: 'earliest' | 'latest' }
 
@@ -35,6 +35,12 @@ export async function moveOffsets (control: GroupControl, brokers: string, group
     const k = `${tp.topic}:${tp.partition}`
     if (seen.has(k)) throw new ControlError(400, 'SLUICE_ERR_BAD_REQUEST', `body/partitions lists ${k} twice`)
     seen.add(k)
+  }
+  const counts = await topicPartitionCounts(brokers, tps.map((tp) => tp.topic))
+  for (const tp of tps) {
+    const n = counts.get(tp.topic)
+    if (n === undefined) throw new ControlError(404, 'SLUICE_ERR_NOT_FOUND', `topic ${tp.topic} does not exist in Kafka`)
+    if (tp.partition >= n) throw new ControlError(404, 'SLUICE_ERR_NOT_FOUND', `topic ${tp.topic} has ${n} partitions: there is no partition ${tp.partition}`)
   }
   const ts = 'timestamp' in to ? Date.parse(to.timestamp) : undefined
   const bounds = await partitionBounds(brokers, tps, ts)

@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.ts'
 import type { ProduceRecord } from '../kafka/producer.ts'
 import { ControlError } from './control-error.ts'
 import { claimForRedrive, countDeadLetters, markRedriven } from './dlq-store.ts'
+import { topicPartitionCounts } from './kafka-offsets.ts'
 import type { DlqFilter } from './dlq-store.ts'
 
 export interface RedriveProducer {
@@ -42,7 +43,11 @@ export interface RedriveResult {
  * producer, and marked `redriven` (when, by whom, where). If producing fails the rows stay
  * `redriving`: never produced twice by accident; `retryInterrupted` takes them again.
  */
-export async function redrive (pool: Pool, producer: RedriveProducer, logger: Logger, r: RedriveRequest): Promise<RedriveResult> {
+export async function redrive (pool: Pool, producer: RedriveProducer, brokers: string, logger: Logger, r: RedriveRequest): Promise<RedriveResult> {
+  // a named topic must exist: producing would create it (auto-creation) or fail late
+  if (r.topic !== null && !(await topicPartitionCounts(brokers, [r.topic])).has(r.topic)) {
+    throw new ControlError(404, 'SLUICE_ERR_NOT_FOUND', `body/topic: topic ${r.topic} does not exist in Kafka`)
+  }
   const prior = await pool.query('SELECT id FROM sluice_dlq WHERE redrive_request = $1 ORDER BY id', [r.requestKey])
   if (prior.rows.length > 0) return { dryRun: false, redriven: prior.rows.map((x) => Number(x.id)), topic: r.topic, replayed: true }
   if (r.dryRun) {
