@@ -32,3 +32,19 @@ export const errorSchema = {
 
 /** Error answers every scoped route may give: bad input, no or bad token, missing scope, rate limit. */
 export const scopedErrors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema } as const
+
+/** PostgreSQL refused a value of the request (SQLSTATE class 22: out of range, bad encoding...). */
+export function isPgInputError (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('22')
+}
+
+/** Runs a handler's query; a value PostgreSQL refuses is a 400 naming it, not a 500. */
+export async function orBadInput<T> (reply: FastifyReply, what: string, fn: () => Promise<T>): Promise<T | FastifyReply> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (isPgInputError(err)) return apiError(reply, 400, 'SLUICE_ERR_BAD_REQUEST', `${what}: ${(err as Error).message}`)
+    throw err
+  }
+}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { Pool } from 'pg'
 import { listAudit, outcomeOf, writeAudit } from '../control/audit.ts'
 import type { AuditRecord } from '../control/audit.ts'
-import { errorSchema, scopedErrors } from './api-error.ts'
+import { errorSchema, orBadInput, scopedErrors } from './api-error.ts'
 import { isoTime, schemaErrorFormatter } from './validation.ts'
 
 declare module 'fastify' {
@@ -95,5 +95,5 @@ export async function auditRoutes (app: FastifyInstance, opts: { pool: Pool }): 
       }
     },
     schemaErrorFormatter
-  }, async (req) => await listAudit(opts.pool, req.query))
+  }, async (req, reply) => await orBadInput(reply, 'querystring', async () => await listAudit(opts.pool, req.query)))
 }

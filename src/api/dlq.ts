@@ -7,7 +7,7 @@ import { countDeadLetters, discardDeadLetters, dlqStatuses, getDeadLetter, listD
 import type { DlqFilter } from '../control/dlq-store.ts'
 import { redrive } from '../control/redrive.ts'
 import type { RedriveProducer } from '../control/redrive.ts'
-import { apiError, errorSchema, scopedErrors } from './api-error.ts'
+import { apiError, errorSchema, orBadInput, scopedErrors } from './api-error.ts'
 import { isoTime, schemaErrorFormatter } from './validation.ts'
 
 export interface DlqRoutesOptions {
@@ -106,9 +106,9 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
       response: { 200: { type: 'object', properties: { deadLetters: { type: 'array', items: summary }, next: { type: ['integer', 'null'] } } }, ...scopedErrors }
     },
     schemaErrorFormatter
-  }, async (req) => {
+  }, async (req, reply) => {
     const { after, limit, ...filter } = req.query
-    return await listDeadLetters(pool, filter, after, limit)
+    return await orBadInput(reply, 'querystring', async () => await listDeadLetters(pool, filter, after, limit))
   })
 
   app.get<{ Params: { id: number } }>('/dlq/:id', {
@@ -151,7 +151,7 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
     const b = req.body
     const key = req.headers['idempotency-key']
     try {
-      return await redrive(pool, opts.producer, opts.brokers, opts.logger, {
+      return await orBadInput(reply, 'body/filter', async () => await redrive(pool, opts.producer, opts.brokers, opts.logger, {
         filter: filterOf(b),
         topic: b.topic ?? null,
         dryRun: b.dryRun,
@@ -159,7 +159,7 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
         retryInterrupted: b.retryInterrupted,
         by: req.principal?.name ?? 'anonymous',
         requestKey: typeof key === 'string' ? `key:${key}` : `req:${randomUUID()}`
-      })
+      }))
     } catch (err) {
       return controlError(reply, err)
     }
@@ -183,7 +183,7 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
       }
     },
     schemaErrorFormatter
-  }, async (req) => {
+  }, async (req, reply) => await orBadInput(reply, 'body/filter', async () => {
     const b = req.body
     const filter = filterOf(b)
     if (b.dryRun) return { dryRun: true, matched: Math.min(await countDeadLetters(pool, { ...filter, status: 'dead' }), b.limit), discarded: [] }
@@ -199,5 +199,5 @@ export async function dlqRoutes (app: FastifyInstance, opts: DlqRoutesOptions): 
     } finally {
       c.release()
     }
-  })
+  }))
 }

@@ -43,7 +43,8 @@ export async function moveOffsets (control: GroupControl, brokers: string, group
     if (tp.partition >= n) throw new ControlError(404, 'SLUICE_ERR_NOT_FOUND', `topic ${tp.topic} has ${n} partitions: there is no partition ${tp.partition}`)
   }
   const ts = 'timestamp' in to ? Date.parse(to.timestamp) : undefined
-  const bounds = await partitionBounds(brokers, tps, ts)
+  if (ts !== undefined && !Number.isFinite(ts)) throw new ControlError(400, 'SLUICE_ERR_BAD_REQUEST', 'body/to/timestamp is not a time')
+  const bounds = await partitionBounds(brokers, tps, ts === undefined ? undefined : Math.max(0, ts))
   const targets = tps.map((tp) => {
     const k = `${tp.topic}:${tp.partition}`
     const b = bounds.get(k)

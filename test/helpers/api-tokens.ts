@@ -1,7 +1,9 @@
 // Tokens files and JWTs for the API tests: random tokens, their sha256 in a file of the test's own.
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { uniqueName } from './worker-harness.ts'
+import type { Test } from 'tap'
+import { startWorker, uniqueName, waitFor } from './worker-harness.ts'
+import type { Fixture, Worker } from './worker-harness.ts'
 
 export interface TestTokens {
   file: string
@@ -42,4 +44,15 @@ export async function api (port: number, method: string, path: string, token?: s
   let parsed: unknown = text
   try { parsed = JSON.parse(text) } catch {}
   return { status: res.status, headers: res.headers, body: parsed }
+}
+
+/** startWorker with a longer readiness wait (a loaded machine can take over a minute). */
+export async function startReady (t: Test, fx: Fixture, env: Record<string, string>, timeoutMs = 240_000): Promise<Worker> {
+  const w = await startWorker(t, fx, env, { waitReady: false })
+  await waitFor(`worker ${w.pid} to be ready (log ${w.logFile})`, async () => {
+    if (w.proc.exitCode !== null) throw new Error(`worker exited with ${w.proc.exitCode}; log ${w.logFile}:\n${w.log().slice(-2000)}`)
+    const res = await fetch(`http://127.0.0.1:${w.port}/health/ready`).catch(() => null)
+    return res?.status === 200
+  }, timeoutMs, 250)
+  return w
 }

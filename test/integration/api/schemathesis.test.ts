@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { test } from 'tap'
-import { writeTokens } from '../../helpers/api-tokens.ts'
+import { startReady, writeTokens } from '../../helpers/api-tokens.ts'
 import { produceTickets, tickets } from '../../helpers/ticket-events.ts'
-import { fixture, startWorker, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
+import { fixture, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
 
 // Issue 10: Schemathesis (PyPI, scripts/schemathesis.sh) against a live worker with a token of
 // every scope, over every operation of /openapi.json: no 5xx, no response that violates its
@@ -11,7 +11,7 @@ import { fixture, startWorker, storedOffsetSum, waitFor } from '../../helpers/wo
 test('schemathesis over every operation of /openapi.json', { timeout: 900_000 }, async (t) => {
   const fx = await fixture(t, 'rdkafka', { partitions: 2 })
   const { file, tokens } = writeTokens({ all: ['read', 'operate', 'ingest'] })
-  const w = await startWorker(t, fx, { SLUICE_API_AUTH: 'on', SLUICE_API_TOKENS_FILE: file, SLUICE_API_RATE_LIMIT: '1000000' })
+  const w = await startReady(t, fx, { SLUICE_API_AUTH: 'on', SLUICE_API_TOKENS_FILE: file, SLUICE_API_RATE_LIMIT: '1000000' })
   // some data: stored events and dead letters for the routes to find
   await produceTickets(fx.topic, tickets(6, 1, 2), [{ key: 'bad', value: 'not json', partition: 0 }])
   await waitFor('the sample to be handled', async () => (await storedOffsetSum(fx)) === 7, 60_000)

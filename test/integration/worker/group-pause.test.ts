@@ -1,8 +1,8 @@
 import { test } from 'tap'
 import type { Test } from 'tap'
-import { api, writeTokens } from '../../helpers/api-tokens.ts'
+import { api, startReady, writeTokens } from '../../helpers/api-tokens.ts'
 import { produceTickets, tickets } from '../../helpers/ticket-events.ts'
-import { fixture, sources, startWorker, waitFor } from '../../helpers/worker-harness.ts'
+import { fixture, sources, waitFor } from '../../helpers/worker-harness.ts'
 import type { Fixture, SourceKind, Worker } from '../../helpers/worker-harness.ts'
 
 // Issue 10, group-wide control: a pause sent to worker A stops a partition owned by worker B;
@@ -42,8 +42,8 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   const { file, tokens } = writeTokens({ ops: ['read', 'operate'] })
   const tok = tokens.ops as string
   const env = (name: string): Record<string, string> => ({ SLUICE_API_AUTH: 'on', SLUICE_API_TOKENS_FILE: file, SLUICE_CONTROL_POLL_MS: String(POLL_MS), SLUICE_CLIENT_ID: `${fx.group}-${name}` })
-  const a = await startWorker(t, fx, env('a'))
-  let b = await startWorker(t, fx, env('b'))
+  const a = await startReady(t, fx, env('a'))
+  let b = await startReady(t, fx, env('b'))
   let own = new Map<number, string>()
   await waitFor('both workers to share the partitions', async () => {
     own = await owners(a, tok)
@@ -85,8 +85,8 @@ async function run (t: Test, source: SourceKind): Promise<void> {
 
   // restart of both
   t.equal(await a.stop(), 0, 'worker a stopped')
-  const a2 = await startWorker(t, fx, env('a2'))
-  b = await startWorker(t, fx, env('b2'))
+  const a2 = await startReady(t, fx, env('a2'))
+  b = await startReady(t, fx, env('b2'))
   await waitFor('both restarted workers to share the partitions', async () => {
     own = await owners(a2, tok)
     return own.size === PARTITIONS && new Set(own.values()).size === 2 && [...own.values()].every((w) => w.endsWith('-a2') || w.endsWith('-b2'))

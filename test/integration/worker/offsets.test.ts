@@ -1,7 +1,7 @@
 import { test } from 'tap'
-import { api, writeTokens } from '../../helpers/api-tokens.ts'
+import { api, startReady, writeTokens } from '../../helpers/api-tokens.ts'
 import { produceTickets, ticketSchemas, tickets } from '../../helpers/ticket-events.ts'
-import { fixture, sources, startWorker, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
+import { fixture, sources, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
 
 // Issue 10, offsets (KIP-875-like): moved back by timestamp on a paused partition, then
 // resumed: the stored rows are unchanged (nothing doubled) and an earlier dead letter whose
@@ -13,7 +13,7 @@ for (const source of sources) {
     const tok = tokens.ops as string
     const schemas = ticketSchemas(3)
     const env = { SLUICE_API_AUTH: 'on', SLUICE_API_TOKENS_FILE: file, SLUICE_SCHEMAS_DIR: schemas, SLUICE_CONTROL_POLL_MS: '500' }
-    let w = await startWorker(t, fx, env)
+    let w = await startReady(t, fx, env)
 
     const early = tickets(5, 1, 1)
     await produceTickets(fx.topic, early)
@@ -33,7 +33,7 @@ for (const source of sources) {
     // the schema is fixed; the worker restarted
     t.equal(await w.stop(), 0, 'worker stopped')
     ticketSchemas(10, schemas)
-    w = await startWorker(t, fx, env)
+    w = await startReady(t, fx, env)
 
     const move = { partitions: [{ topic: fx.topic, partition: 0 }], to: { timestamp: since } }
     t.match(await api(w.port, 'POST', '/admin/offsets', tok, move), { status: 409, body: { code: 'SLUICE_ERR_NOT_PAUSED' } }, 'refused while the partition is not paused: 409')

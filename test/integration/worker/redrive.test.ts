@@ -1,7 +1,7 @@
 import { test } from 'tap'
-import { api, writeTokens } from '../../helpers/api-tokens.ts'
+import { api, startReady, writeTokens } from '../../helpers/api-tokens.ts'
 import { produceTickets, ticketSchemas, tickets } from '../../helpers/ticket-events.ts'
-import { fixture, sources, startWorker, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
+import { fixture, sources, storedOffsetSum, waitFor } from '../../helpers/worker-harness.ts'
 
 // Issue 10: poison caused by a per-type JSON Schema is dead-lettered; the schema is fixed and
 // the worker restarted; a redrive stores each event exactly once and marks the dead letters
@@ -15,7 +15,7 @@ for (const source of sources) {
     const { file, tokens } = writeTokens({ ops: ['read', 'operate'] })
     const schemas = ticketSchemas(3)
     const env = { SLUICE_API_AUTH: 'on', SLUICE_API_TOKENS_FILE: file, SLUICE_SCHEMAS_DIR: schemas }
-    let w = await startWorker(t, fx, env)
+    let w = await startReady(t, fx, env)
 
     const good = tickets(12, 2, PARTITIONS)
     const poison = tickets(9, 5, PARTITIONS, 100) // priority 5: over the schema's maximum of 3
@@ -40,7 +40,7 @@ for (const source of sources) {
     // the schema is fixed; the worker restarted with it
     t.equal(await w.stop(), 0, 'worker stopped')
     ticketSchemas(10, schemas)
-    w = await startWorker(t, fx, env)
+    w = await startReady(t, fx, env)
 
     const request = { filter: { topic: fx.topic, code: 'SLUICE_ERR_SCHEMA' } }
     const dry = await api(w.port, 'POST', '/dlq/redrive', tokens.ops, { ...request, dryRun: true })
