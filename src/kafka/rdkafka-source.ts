@@ -110,7 +110,7 @@ export class RdkafkaSource implements Source {
     if (consumer === null || this.#ofAssigned([tp]).length === 0) return
     await new Promise<void>((resolve, reject) => {
       consumer.seek({ topic: tp.topic, partition: tp.partition, offset }, 10_000, (err) => {
-        if (err) reject(this.#wrap(err, `kafka seek of ${tpKey(tp.topic, tp.partition)} failed`, 'SLUICE_ERR_KAFKA_TRANSIENT'))
+        if (err) reject(this.#core.wrap(err, `kafka seek of ${tpKey(tp.topic, tp.partition)} failed`, 'SLUICE_ERR_KAFKA_TRANSIENT'))
         else resolve()
       })
     })
