@@ -28,7 +28,7 @@ try {
 const logger = pino({
   level: config.logLevel,
   base: { pid: process.pid, clientId: config.kafka.clientId },
-  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey'], censor: '[redacted]' }
+  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey', 'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization'], censor: '[redacted]' }
 })
 
 let app: App | null = null
@@ -75,7 +75,9 @@ async function start (): Promise<void> {
         inflight: config.inflight,
         retry: config.retry,
         flushConcurrency: config.flushConcurrency,
-        s3: config.s3
+        s3: config.s3,
+        api: config.api,
+        control: config.control
       })
     } catch (err) {
       // the failed attempt's source is closed; the next attempt builds its own
@@ -91,6 +93,7 @@ async function start (): Promise<void> {
   const running = app
   running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
   await running.http.listen({ host: config.http.host, port: config.http.port })
+  if (running.health !== null && config.api.healthPort !== null) await running.health.listen({ host: config.http.host, port: config.api.healthPort })
   await running.runner.start()
   logger.info({ http: `http://${config.http.host}:${config.http.port}` }, 'sluice is running')
 }

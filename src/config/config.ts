@@ -33,6 +33,23 @@ export interface Config {
   s3: S3Config | null
   /** where SNAPSHOT_UPLOADED / SNAPSHOT_FAILED are produced */
   snapshotsTopic: string
+  /** the operator API's credentials, limits and ports (src/control/, src/api/auth.ts) */
+  api: ApiConfig
+  /** group-wide control: how often desired pauses, offset moves and heartbeats are checked */
+  control: { pollMs: number, dlqRetentionDays: number }
+}
+
+/** Who may call the API. `auth: 'off'` (explicit) lets every request through as `anonymous`. */
+export interface ApiConfig {
+  auth: 'on' | 'off'
+  /** JSON file of bearer tokens: [{ name, scopes, sha256 }] (null: no tokens) */
+  tokensFile: string | null
+  /** JWT verification key (HS256 secret or RS256 public key in PEM; null: no JWT) */
+  jwt: { keyFile: string, algorithm: 'HS256' | 'RS256' } | null
+  /** requests per minute per token (per address for anonymous callers) */
+  rateLimitPerMinute: number
+  /** null: health and metrics on the API's port; else on this port only */
+  healthPort: number | null
 }
 
 /** The S3 snapshot sink's settings (src/sinks/s3/). */
@@ -102,7 +119,15 @@ const VARS = {
   SLUICE_S3_QUEUE_SIZE: [{ type: 'integer', minimum: 1, maximum: 16 }, 2],
   SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
   SLUICE_S3_CHUNK_TIMEOUT_MS: [{ type: 'integer', minimum: 1000 }, 15 * 60_000],
-  SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots']
+  SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots'],
+  SLUICE_API_AUTH: [{ enum: ['on', 'off'] }, 'on'],
+  SLUICE_API_TOKENS_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_KEY_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_ALGORITHM: [{ enum: ['HS256', 'RS256'] }, 'HS256'],
+  SLUICE_API_RATE_LIMIT: [{ type: 'integer', minimum: 1, maximum: 1000000 }, 600],
+  SLUICE_HEALTH_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, undefined],
+  SLUICE_CONTROL_POLL_MS: [{ type: 'integer', minimum: 100, maximum: 600000 }, 5000],
+  SLUICE_DLQ_RETENTION_DAYS: [{ type: 'integer', minimum: 1, maximum: 36500 }, 30]
 } as const
 
 type VarName = keyof typeof VARS
@@ -198,7 +223,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
           maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS,
           chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS
         },
-    snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC
+    snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC,
+    api: {
+      auth: r.SLUICE_API_AUTH,
+      tokensFile: r.SLUICE_API_TOKENS_FILE === '' ? null : resolve(r.SLUICE_API_TOKENS_FILE),
+      jwt: r.SLUICE_API_JWT_KEY_FILE === '' ? null : { keyFile: resolve(r.SLUICE_API_JWT_KEY_FILE), algorithm: r.SLUICE_API_JWT_ALGORITHM },
+      rateLimitPerMinute: r.SLUICE_API_RATE_LIMIT,
+      healthPort: r.SLUICE_HEALTH_PORT ?? null
+    },
+    control: { pollMs: r.SLUICE_CONTROL_POLL_MS, dlqRetentionDays: r.SLUICE_DLQ_RETENTION_DAYS }
   }
   return deepFreeze(config)
 }

@@ -109,6 +109,26 @@ export class PipelineRunner extends EventEmitter {
 
   pause (tps?: TopicPartition[]): void { this.#parts.adminPause(tps) }
   resume (tps?: TopicPartition[]): void { this.#parts.adminResume(tps) }
+  /** The group's desired pauses (src/control/group-control.ts), now and after each rebalance. */
+  setAdminPauses (all: boolean, tps: readonly TopicPartition[]): void { this.#parts.setAdminPauses(all, tps) }
+  /** Partitions this worker owns right now, with their positions. */
+  owned (tp: TopicPartition): { position: number, stored: number, paused: boolean } | undefined {
+    return this.#parts.get(tp.topic, tp.partition)
+  }
+
+  /**
+   * Moves a paused partition this worker owns to `offset` (an operator's offset move, stored
+   * already): what its lane holds of it is dropped, the source seeks. false if not owned.
+   */
+  async seek (tp: TopicPartition, offset: number): Promise<boolean> {
+    const state = this.#parts.get(tp.topic, tp.partition)
+    if (state === undefined) return false
+    for (const lane of this.#lanes) lane.drop(new Set([state.key]))
+    await Promise.all(this.#lanes.map((l) => l.settled()))
+    await this.#o.source.seek(tp, offset)
+    this.#parts.moved(tp, offset)
+    return true
+  }
 
   async status (): Promise<RunnerStatus> {
     return this.#parts.status(this.#budget)
