@@ -48,13 +48,16 @@ function valueFor (s: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
   if (s.type === 'object' || s.properties !== undefined) {
     const props = Object.entries((s.properties ?? {}) as Record<string, Schema>)
     return fc.oneof(
-      { weight: 4, arbitrary: fc.tuple(...props.map(([, p]) => fc.option(valueFor(p, depth + 1), { freq: 3 })), fc.option(fc.tuple(fc.string({ maxLength: 6 }), leaf))).map((vals) => {
-        const o: Record<string, unknown> = {}
-        props.forEach(([k], i) => { if (vals[i] !== null) o[k] = vals[i] })
-        const extra = vals[props.length] as [string, unknown] | null
-        if (extra !== null) o[extra[0]] = extra[1]
-        return o
-      }) },
+      {
+        weight: 4,
+        arbitrary: fc.tuple(...props.map(([, p]) => fc.option(valueFor(p, depth + 1), { freq: 3 })), fc.option(fc.tuple(fc.string({ maxLength: 6 }), leaf))).map((vals) => {
+          const o: Record<string, unknown> = {}
+          props.forEach(([k], i) => { if (vals[i] !== null) o[k] = vals[i] })
+          const extra = vals[props.length] as [string, unknown] | null
+          if (extra !== null) o[extra[0]] = extra[1]
+          return o
+        })
+      },
       { weight: 1, arbitrary: leaf }
     )
   }
@@ -97,9 +100,24 @@ test(`a fuzz of every route from its schemas: no 5xx, no PostgreSQL text (seed $
   const logger = pino({ level: 'silent' })
   const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   const app = await buildApp({
-    logger, brokers: config.kafka.brokers, group: config.kafka.group, clientId: config.kafka.clientId, source: createSource(config, logger),
-    pgUrl: config.pg.url, pgSchema: config.pg.schema, pgPoolSize: config.pg.poolSize, sqlDir: config.sqlDir, pipelines, dlqTopicSuffix: config.dlqTopicSuffix,
-    batch: config.batch, inflight: config.inflight, retry: config.retry, flushConcurrency: config.flushConcurrency, s3: config.s3, api: config.api, control: config.control
+    logger,
+    brokers: config.kafka.brokers,
+    group: config.kafka.group,
+    clientId: config.kafka.clientId,
+    source: createSource(config, logger),
+    pgUrl: config.pg.url,
+    pgSchema: config.pg.schema,
+    pgPoolSize: config.pg.poolSize,
+    sqlDir: config.sqlDir,
+    pipelines,
+    dlqTopicSuffix: config.dlqTopicSuffix,
+    batch: config.batch,
+    inflight: config.inflight,
+    retry: config.retry,
+    flushConcurrency: config.flushConcurrency,
+    s3: config.s3,
+    api: config.api,
+    control: config.control
   })
   t.teardown(async () => { await app.close(5000) })
   await app.runner.start()
