@@ -160,7 +160,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     installAudit(http, pool, o.clientId, o.logger.child({ component: 'audit' }))
     await (health ?? http).register(healthRoutes, { runner, pool })
     await (health ?? http).register(metricsRoutes, { runner, metrics })
-    await http.register(adminRoutes, { runner, control, brokers: o.brokers, group: o.group, worker: o.clientId })
+    await http.register(adminRoutes, { runner, topics: [...o.pipelines.keys()], control, brokers: o.brokers, group: o.group, worker: o.clientId })
     await http.register(auditRoutes, { pool })
     await http.register(dlqRoutes, { pool, producer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
     await http.register(entityRoutes, { pool })
