@@ -36,7 +36,7 @@ export function installErrorHandling (app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode ?? 500
     if (err.validation !== undefined) {
-      return reply.code(400).send({ statusCode: 400, code: 'SLUICE_ERR_BAD_REQUEST', error: 'Bad Request', message: err.message } satisfies ApiErrorBody)
+      return reply.code(400).send({ statusCode: 400, code: err.code ?? 'FST_ERR_VALIDATION', error: 'Bad Request', message: err.message } satisfies ApiErrorBody)
     }
     if (status >= 400 && status < 500) {
       // Fastify's own refusals (malformed JSON body, bad content type, bad URL...): their code and message name the problem
