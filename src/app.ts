@@ -4,6 +4,8 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin.ts'
+import { installErrorHandling } from './api/errors-handler.ts'
+import { installInputGuard } from './api/input-guard.ts'
 import { auditRoutes, installAudit } from './api/audit.ts'
 import { installAuth, loadAuth } from './api/auth.ts'
 import { dlqRoutes } from './api/dlq.ts'
@@ -148,12 +150,17 @@ export async function buildApp (o: AppOptions): Promise<App> {
     })
     const http = newServer()
     const health = api.healthPort === null ? null : newServer()
+    for (const s of [http, health]) {
+      if (s === null) continue
+      installErrorHandling(s)
+      installInputGuard(s)
+    }
     await openapi(http, VERSION)
     await installAuth(http, api, auth, o.logger.child({ component: 'auth' }))
     installAudit(http, pool, o.clientId, o.logger.child({ component: 'audit' }))
     await (health ?? http).register(healthRoutes, { runner, pool })
     await (health ?? http).register(metricsRoutes, { runner, metrics })
-    await http.register(adminRoutes, { runner, control, brokers: o.brokers, group: o.group, worker: o.clientId })
+    await http.register(adminRoutes, { runner, topics: [...o.pipelines.keys()], control, brokers: o.brokers, group: o.group, worker: o.clientId })
     await http.register(auditRoutes, { pool })
     await http.register(dlqRoutes, { pool, producer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
     await http.register(entityRoutes, { pool })

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { ControlError } from '../control/control-error.ts'
 import type { GroupControl } from '../control/group-control.ts'
+import { topicPartitionCounts } from '../control/kafka-offsets.ts'
 import { moveOffsets, storedOffsets } from '../control/offsets.ts'
 import type { OffsetTarget } from '../control/offsets.ts'
 import type { TopicPartition } from '../kafka/types.ts'
@@ -11,6 +12,8 @@ import { isoTime } from './validation.ts'
 
 export interface AdminOptions {
   runner: PipelineRunner
+  /** the topics the group consumes: pausing or resuming another is a 404 */
+  topics: readonly string[]
   control: GroupControl
   brokers: string
   group: string
@@ -102,7 +105,7 @@ const schemaErrorFormatter = (errors: FastifySchemaValidationError[], dataVar: s
 
 const partitionsRoute = (summary: string) => ({
   config: { scope: 'operate' as const },
-  schema: { summary, tags: ['control'], body: partitionsBody, response: { 200: statusResponse, ...scopedErrors, 500: errorSchema } },
+  schema: { summary, tags: ['control'], body: partitionsBody, response: { 200: statusResponse, ...scopedErrors, 404: errorSchema, 500: errorSchema } },
   // no body at all means every partition (the schema alone would refuse a missing body)
   preValidation: async (req: FastifyRequest) => { req.body ??= {} },
   schemaErrorFormatter
@@ -135,12 +138,26 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminOptions): Pr
     schema: { summary: 'This worker\'s partitions and the whole group\'s: each worker\'s assignment, lag, pauses and why', tags: ['control'], response: { 200: statusResponse, ...scopedErrors } }
   }, status)
 
-  app.post<{ Body: PartitionsBody | undefined }>('/admin/pause', partitionsRoute('Pause partitions (or all) for the whole consumer group'), async (req) => {
+  /** null when every partition named exists in a topic the group consumes, else the 404's message naming the first that does not. */
+  const unknownPartition = async (tps: readonly TopicPartition[] | undefined): Promise<string | null> => {
+    if (tps === undefined) return null
+    const foreign = tps.find((tp) => !opts.topics.includes(tp.topic))
+    if (foreign !== undefined) return `body/partitions: topic ${foreign.topic} is not consumed by group ${opts.group} (it consumes ${opts.topics.join(', ')})`
+    const counts = await topicPartitionCounts(opts.brokers, [...new Set(tps.map((tp) => tp.topic))])
+    const missing = tps.find((tp) => tp.partition >= (counts.get(tp.topic) ?? 0))
+    return missing === undefined ? null : `body/partitions: partition ${missing.partition} of topic ${missing.topic} does not exist (the topic has ${counts.get(missing.topic) ?? 0} partitions)`
+  }
+
+  app.post<{ Body: PartitionsBody | undefined }>('/admin/pause', partitionsRoute('Pause partitions (or all) for the whole consumer group'), async (req, reply) => {
+    const unknown = await unknownPartition(req.body?.partitions)
+    if (unknown !== null) return apiError(reply, 404, 'SLUICE_ERR_NOT_FOUND', unknown)
     await control.pause(req.body?.partitions, req.principal?.name ?? 'anonymous')
     return await status()
   })
 
-  app.post<{ Body: PartitionsBody | undefined }>('/admin/resume', partitionsRoute('Resume partitions (or everything) for the whole consumer group'), async (req) => {
+  app.post<{ Body: PartitionsBody | undefined }>('/admin/resume', partitionsRoute('Resume partitions (or everything) for the whole consumer group'), async (req, reply) => {
+    const unknown = await unknownPartition(req.body?.partitions)
+    if (unknown !== null) return apiError(reply, 404, 'SLUICE_ERR_NOT_FOUND', unknown)
     await control.resume(req.body?.partitions)
     return await status()
   })

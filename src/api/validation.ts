@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifySchemaValidationError } from 'fastify'
 
 /** Schemas shared by the state endpoints (Fastify validates with ajv and ajv-formats). */
-export const isoTime = { type: 'string', format: 'date-time', maxLength: 64 } as const
+// date-time (ajv-formats) checks the calendar; the pattern keeps out what PostgreSQL refuses
+// beside it: year 0000 and offsets past ±15:59
+export const isoTime = { type: 'string', format: 'date-time', pattern: '^(?!0000)[0-9]{4}-.*([Zz]|[+-](0[0-9]|1[0-5]):?[0-5][0-9])$', maxLength: 64 } as const
 export const entityType = { type: 'string', minLength: 1, maxLength: 100 } as const
 export const entityId = { type: 'string', minLength: 1, maxLength: 200 } as const
 export const versionNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
@@ -16,6 +18,7 @@ export function schemaErrorFormatter (errors: FastifySchemaValidationError[], da
     const p = e.params as { format?: string, additionalProperty?: string }
     const what = `${dataVar}${e.instancePath}`
     if (e.keyword === 'format' && p.format !== undefined && HINTS[p.format] !== undefined) return `${what} must be ${HINTS[p.format]}`
+    if (e.keyword === 'pattern' && (e.params as { pattern?: string }).pattern === isoTime.pattern) return `${what} must be a time PostgreSQL holds: year 0001 to 9999, an offset up to ±15:59`
     if (p.additionalProperty !== undefined) return `${what} ${e.message ?? 'is invalid'}: "${p.additionalProperty}"`
     return `${what} ${e.message ?? 'is invalid'}`
   }).join(', '))

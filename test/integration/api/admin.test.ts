@@ -122,6 +122,14 @@ test('admin API, health and metrics (rdkafka)', async (t) => {
         const res = await call(w, 'POST', path, body)
         t.match(res, { status: 400, body: { message } }, `${path} with ${what}: 400 "${res.body.message}"`)
       }
+      const unknown: Array<[string, unknown, RegExp]> = [
+        ['a topic the group does not consume', { partitions: [{ topic: 'not-' + fx.topic, partition: 0 }] }, /topic not-\S+ is not consumed by group/],
+        ['a partition the topic does not have', { partitions: [{ topic: fx.topic, partition: PARTITIONS }] }, new RegExp(`partition ${PARTITIONS} of topic \\S+ does not exist \\(the topic has ${PARTITIONS} partitions\\)`)]
+      ]
+      for (const [what, body, message] of unknown) {
+        const res = await call(w, 'POST', path, body)
+        t.match(res, { status: 404, body: { code: 'SLUICE_ERR_NOT_FOUND', message } }, `${path} with ${what}: 404 "${res.body.message}"`)
+      }
       t.notOk((await w.get('/admin/status')).partitions.some((p: any) => p.paused), `nothing paused after the refused ${path} requests`)
     }
   })
