@@ -1,20 +1,10 @@
+/**
+ * The one retry helper: an error's kind decides what happens next. Transient errors are retried
+ * with capped, jittered backoff; poison and fatal errors are thrown at once.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isSluiceError } from './errors.ts'
 import type { SluiceError } from './errors.ts'
-
-export interface RetryOptions {
-  /** first delay */
-  baseMs: number
-  /** cap */
-  maxMs: number
-  /** default: unlimited */
-  maxAttempts?: number
-  /** aborted: stop retrying, throw the last error */
-  signal?: AbortSignal
-  /** raw error -> SluiceError (default: a SluiceError as is, anything else rethrown) */
-  classify?: (err: unknown) => SluiceError
-  onRetry?: (err: SluiceError, attempt: number, delayMs: number) => void
-}
 
 /**
  * Capped exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff
@@ -27,25 +17,46 @@ export function backoffDelay (attempt: number, baseMs: number, maxMs: number, ra
   return floor + random() * (ceiling - floor)
 }
 
+export interface RetryOptions {
+  /** first delay */
+  baseMs: number
+  /** cap */
+  maxMs: number
+  /** default: unlimited */
+  maxAttempts?: number
+  /** aborted: stop retrying, throw the last error */
+  signal?: AbortSignal
+  /** raw error -> SluiceError (default: SluiceError as is, anything else rethrown) */
+  classify?: (err: unknown) => SluiceError
+  onRetry?: (err: SluiceError, attempt: number, delayMs: number) => void
+}
+
+function asIs (err: unknown): SluiceError {
+  if (isSluiceError(err)) return err
+  throw err
+}
+
 /**
  * Runs op; retries while the (classified) error is transient, with capped, jittered backoff;
  * poison and fatal errors are thrown at once; the last error is thrown when attempts run out.
+ * `op` always runs at least once, even with an aborted signal.
  */
 export async function retry<T> (op: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
-  const classify = opts.classify ?? ((err: unknown): SluiceError => { if (isSluiceError(err)) return err; throw err })
+  const classify = opts.classify ?? asIs
+  const maxAttempts = opts.maxAttempts ?? Infinity
   for (let attempt = 1; ; attempt++) {
     try {
       return await op(attempt)
     } catch (raw) {
       const err = classify(raw)
-      if (!err.transient || opts.signal?.aborted === true) throw err
-      if (opts.maxAttempts !== undefined && attempt >= opts.maxAttempts) throw err
-      const delay = backoffDelay(attempt, opts.baseMs, opts.maxMs)
-      opts.onRetry?.(err, attempt, delay)
+      if (!err.transient || attempt >= maxAttempts || opts.signal?.aborted === true) throw err
+      const delayMs = backoffDelay(attempt, opts.baseMs, opts.maxMs)
+      opts.onRetry?.(err, attempt, delayMs)
       try {
-        await sleep(delay, undefined, { signal: opts.signal })
+        await sleep(delayMs, undefined, opts.signal === undefined ? undefined : { signal: opts.signal })
       } catch {
-        throw err // aborted while waiting
+        // only an abort rejects the sleep
+        throw err
       }
     }
   }

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
+import { EVENT_COLUMNS } from './copy-encoder.ts'
 
 /**
  * Exactly once by event id (sql/006_event_ids.sql): each stored event has a row in
@@ -12,9 +13,18 @@ import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
 /** Columns of sluice_event_ids as the COPY lines give them. */
 export const ID_COLUMNS = '"timestamp", event_id, content_hash, source_topic, source_partition, source_offset'
 
+/** Where eventCopyRow puts the time, the id and the origin (topic, partition, offset). */
+const TIME_COL = EVENT_COLUMNS.indexOf('"timestamp"')
+const ID_COL = EVENT_COLUMNS.indexOf('event_id')
+const ORIGIN_FIRST = EVENT_COLUMNS.indexOf('source_topic')
+const ORIGIN_LAST = EVENT_COLUMNS.indexOf('source_offset')
+if (TIME_COL !== 0 || ID_COL !== 1 || ORIGIN_LAST !== ORIGIN_FIRST + 2 || ORIGIN_FIRST < 2) {
+  throw new Error('event-ids.ts expects the COPY columns "timestamp", event_id first and source_topic, source_partition, source_offset together')
+}
+
 /** One event of a batch: its log COPY line and what identifies it. */
 export interface BatchRow {
-  /** the log's COPY line (COLUMNS of event-sink.ts: timestamp, event_id first; origin last) */
+  /** the log's COPY line (EVENT_COLUMNS) */
   readonly line: string
   readonly origin: KafkaMessage
   /** the event id as the producer sent it (for log lines) */
@@ -30,12 +40,16 @@ export interface BatchRow {
 
 /** Splits a log COPY line into what identifies the event; no copy of the payload is made. */
 export function batchRow (line: string, eventId: string, origin: KafkaMessage): BatchRow {
+  // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
   const t1 = line.indexOf('\t')
   const t2 = line.indexOf('\t', t1 + 1)
-  // the last three columns are the origin (topic, partition, offset)
-  const o3 = line.lastIndexOf('\t', line.lastIndexOf('\t', line.lastIndexOf('\t') - 1) - 1)
+  let originStart = t2
+  for (let k = 2; k < ORIGIN_FIRST; k++) originStart = line.indexOf('\t', originStart + 1)
+  let originEnd = originStart
+  for (let k = ORIGIN_FIRST; k <= ORIGIN_LAST; k++) originEnd = line.indexOf('\t', originEnd + 1)
+  if (originEnd === -1) originEnd = line.length - 1 // the origin ends the line (before its newline)
   // md5 only labels a duplicate (identical or not); it never decides what is stored
-  const contentHash = hash('md5', line.slice(t2 + 1, o3), 'hex')
+  const contentHash = hash('md5', line.slice(t2 + 1, originStart) + line.slice(originEnd), 'hex')
   return {
     line,
     origin,
@@ -44,7 +58,7 @@ export function batchRow (line: string, eventId: string, origin: KafkaMessage): 
     idText: line.slice(t1 + 1, t2),
     contentHash,
     // bytea in COPY text: \x<hex>, its backslash escaped
-    idLine: line.slice(0, t2) + '\t\\\\x' + contentHash + line.slice(o3)
+    idLine: line.slice(0, t2) + '\t\\\\x' + contentHash + line.slice(originStart, originEnd) + '\n'
   }
 }
 

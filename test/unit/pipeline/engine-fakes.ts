@@ -43,6 +43,7 @@ export class FakeSource implements Source {
   }
 
   async commit (offsets: TopicPartitionOffset[]): Promise<void> { this.commits.push(offsets) }
+  async seek (): Promise<void> {}
   assignments (): TopicPartition[] { return [] }
   isReady (): boolean { return true }
   async highWatermarks (): Promise<Map<string, number>> { return new Map() }
