@@ -9,7 +9,7 @@ export class SluiceMetrics {
   readonly registry = new Registry()
   readonly consumed: Counter<'pipeline' | 'topic'>
   readonly stored: Counter<'pipeline' | 'route'>
-  readonly duplicates: Counter<'pipeline' | 'route'>
+  readonly duplicates: Counter<'pipeline' | 'route' | 'kind'>
   readonly deadLettered: Counter<'pipeline' | 'code'>
   readonly retries: Counter<'operation' | 'code'>
   readonly batchRows: Histogram
@@ -26,7 +26,7 @@ export class SluiceMetrics {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 })
     this.consumed = new Counter({ name: 'sluice_messages_consumed_total', help: 'Messages consumed from Kafka', labelNames: ['pipeline', 'topic'], registers })
     this.stored = new Counter({ name: 'sluice_events_stored_total', help: 'Events durably stored', labelNames: ['pipeline', 'route'], registers })
-    this.duplicates = new Counter({ name: 'sluice_duplicates_dropped_total', help: 'Events dropped because their event id was already stored', labelNames: ['pipeline', 'route'], registers })
+    this.duplicates = new Counter({ name: 'sluice_duplicates_dropped_total', help: 'Events dropped because their event id was already stored, by kind (identical, restamped, differing, redelivered, unverified)', labelNames: ['pipeline', 'route', 'kind'], registers })
     this.deadLettered = new Counter({ name: 'sluice_dead_lettered_total', help: 'Messages sent to the dead-letter queue', labelNames: ['pipeline', 'code'], registers })
     this.retries = new Counter({ name: 'sluice_retries_total', help: 'Retries of transient failures', labelNames: ['operation', 'code'], registers })
     this.batchRows = new Histogram({ name: 'sluice_batch_rows', help: 'Messages per flushed batch', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000], registers })

@@ -1,17 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+import PQueue from 'p-queue'
 import type { Pool, PoolClient } from 'pg'
-import type PQueue from 'p-queue'
 import type { Logger } from 'pino'
 import { SluiceError } from '../errors.ts'
 import type { TopicPartitionOffset } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
+import { retry } from '../retry.ts'
 import type { DlqEntry } from '../sinks/dlq/dlq-entry.ts'
 import { writeDlqRows } from '../sinks/dlq/dlq-table.ts'
 import type { DlqPublisher } from '../sinks/dlq/dlq-topic.ts'
-import type { Sink, SinkBuffer } from '../sinks/sink.ts'
+import type { Sink, SinkBuffer, SinkWriteResult } from '../sinks/sink.ts'
 import { classifyPgError } from '../db/pg-errors.ts'
-import { backoffDelay } from '../retry.ts'
-import type { InflightBudget } from './inflight-budget.ts'
+import type { InflightBudget, PartitionLoad } from './inflight-budget.ts'
 import { storeOffsets } from './offset-store.ts'
 import { PartitionPending } from './partition-pending.ts'
 import { release } from './release.ts'
@@ -19,7 +18,6 @@ import { release } from './release.ts'
 export interface LaneOptions {
   pool: Pool
   group: string
-  queue: PQueue
   dlq: DlqPublisher | null
   metrics: SluiceMetrics
   budget: InflightBudget
@@ -29,10 +27,10 @@ export interface LaneOptions {
   lingerMs: number
   retryBaseMs: number
   retryMaxMs: number
+  /** aborted when retrying must stop (shutdown past its grace period) */
+  signal: AbortSignal
   /** false once the partition was revoked: its pending work is dropped, not written */
   owns (key: string): boolean
-  /** true when retrying must stop (shutdown past its grace period) */
-  abandoned (): boolean
   onDurable (offsets: TopicPartitionOffset[]): void
   onFatal (err: SluiceError): void
   /** the lowest offset a sink still needs per partition (Sink.heldOffset), if any */
@@ -42,32 +40,39 @@ export interface LaneOptions {
 type Batch = Map<string, PartitionPending>
 
 /**
- * A lane owns a fixed subset of partitions and flushes them one batch at a time, so each
- * partition's offsets are committed in order; lanes flush in parallel (bounded by the queue).
- * A batch is one transaction: every route's rows, the dead letters and the next offsets.
+ * A lane owns a fixed subset of partitions and writes their batches one at a time, so each
+ * partition's offsets are committed in order; lanes write in parallel. A batch is one
+ * transaction: every route's rows, the dead letters and the next offsets. A batch is sealed
+ * at the batch limits (rows, bytes) or when the lane is idle and the linger time passed, and
+ * waits in the lane's queue for the transaction before it: whatever arrives during a slow
+ * write, no batch grows past the limits.
  */
 export class Lane {
   readonly #o: LaneOptions
-  #pending: Batch = new Map()
+  /** sealed batches waiting for this lane's transaction; one runs at a time */
+  readonly #queue = new PQueue({ concurrency: 1 })
+  #open: Batch = new Map()
   #messages = 0
   #bytes = 0
   #timer: NodeJS.Timeout | null = null
-  #flushing: Promise<void> | null = null
-  readonly #flushNow = (): void => { this.#timer = null; this.#start() }
+  readonly #linger = (): void => { this.#timer = null; this.#seal() }
+  /** partitions the runner gave this lane (it gives a new one to the lane with fewest) */
+  partitions = 0
 
   constructor (opts: LaneOptions) {
     this.#o = opts
   }
 
   get pendingMessages (): number { return this.#messages }
-  get flushing (): boolean { return this.#flushing !== null }
+  /** batches sealed and not yet durable (the one being written included) */
+  get queuedBatches (): number { return this.#queue.size + this.#queue.pending }
 
-  /** The pending work of a partition, made on first use. */
-  partition (key: string, topic: string, partition: number): PartitionPending {
-    let p = this.#pending.get(key)
+  /** The open batch's work of a partition, made on first use. */
+  partition (load: PartitionLoad, topic: string, partition: number): PartitionPending {
+    let p = this.#open.get(load.key)
     if (p === undefined) {
-      p = new PartitionPending(topic, partition)
-      this.#pending.set(key, p)
+      p = new PartitionPending(topic, partition, load)
+      this.#open.set(load.key, p)
     }
     return p
   }
@@ -77,78 +82,86 @@ export class Lane {
     this.#messages++
     this.#bytes += bytes
     if (this.#messages >= this.#o.maxRows || this.#bytes >= this.#o.maxBytes) {
-      this.#start()
-    } else if (this.#timer === null && this.#flushing === null) {
-      this.#timer = setTimeout(this.#flushNow, this.#o.lingerMs)
+      this.#seal()
+    } else if (this.#timer === null && this.#idle()) {
+      this.#timer = setTimeout(this.#linger, this.#o.lingerMs)
     }
   }
 
-  /** Drops the pending (not yet flushing) work of revoked partitions. */
-  drop (keys: ReadonlySet<string>): void {
+  /** Drops the open batch's work of revoked partitions (sealed batches drop it when they start). */
+  drop (keys: Iterable<string>): void {
     for (const key of keys) {
-      const p = this.#pending.get(key)
+      const p = this.#open.get(key)
       if (p === undefined) continue
-      this.#pending.delete(key)
+      this.#open.delete(key)
       this.#messages -= p.messages
       this.#bytes -= p.bytes
-      this.#o.budget.release(p.messages, p.bytes)
+      this.#o.budget.release(p.load, p.messages, p.bytes)
     }
   }
 
-  /** Flushes everything pending and resolves when nothing is pending or flushing. */
+  /** Writes everything pending and resolves when nothing is pending or queued. */
   async drain (): Promise<void> {
-    while (this.#pending.size > 0 || this.#flushing !== null) {
-      if (this.#flushing === null) this.#start()
-      await this.#flushing
+    while (this.#open.size > 0 || !this.#idle()) {
+      this.#seal()
+      await this.#queue.onIdle()
     }
   }
 
-  /** Resolves when the flush in progress (if any) has settled. */
+  /** Resolves when the batch being written (if any) has settled. */
   async settled (): Promise<void> {
-    if (this.#flushing !== null) await this.#flushing
+    await this.#queue.onPendingZero()
   }
 
-  #start (): void {
+  #idle (): boolean {
+    return this.#queue.size === 0 && this.#queue.pending === 0
+  }
+
+  #seal (): void {
     if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null }
-    if (this.#flushing !== null || this.#pending.size === 0) return
-    const batch = this.#pending
-    this.#pending = new Map()
+    if (this.#open.size === 0) return
+    const batch = this.#open
+    this.#open = new Map()
     this.#messages = 0
     this.#bytes = 0
-    this.#flushing = this.#o.queue.add(() => this.#flush(batch)).finally(() => {
-      this.#flushing = null
-      // what arrived during the flush goes next: batches grow with the database's latency
-      if (this.#pending.size > 0) this.#start()
-    })
+    // #flush reports a failure that is not retried to onFatal itself
+    this.#queue.add(async () => { await this.#flush(batch) }).catch((err) => this.#o.onFatal(classifyPgError(err, 'writing a batch')))
   }
 
   async #flush (batch: Batch): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      for (const [key, p] of batch) {
-        if (!this.#o.owns(key)) {
-          batch.delete(key)
-          this.#o.budget.release(p.messages, p.bytes)
+    const o = this.#o
+    try {
+      await retry(async () => {
+        for (const [key, p] of batch) {
+          if (!o.owns(key)) {
+            batch.delete(key)
+            o.budget.release(p.load, p.messages, p.bytes)
+          }
         }
+        if (batch.size > 0) await this.#commit(batch)
+      }, {
+        baseMs: o.retryBaseMs,
+        maxMs: o.retryMaxMs,
+        signal: o.signal,
+        classify: (raw) => classifyPgError(raw, 'writing a batch'),
+        onRetry: (err, attempt, delayMs) => {
+          o.metrics.retries.inc({ operation: 'flush', code: err.code })
+          o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs), reason: err.message }, 'batch failed, retrying')
+        }
+      })
+    } catch (raw) {
+      const err = classifyPgError(raw, 'writing a batch')
+      if (o.signal.aborted) {
+        o.logger.error({ err, code: err.code }, 'giving up a batch at shutdown; it will be read again on restart')
+      } else if (err.poison) {
+        // a sink's write dead-letters what it rejects: a poison error for a whole batch is a bug
+        o.onFatal(new SluiceError('SLUICE_ERR_PIPELINE', `a sink failed a whole batch with a poison error: ${err.message}`, { cause: err }))
+      } else {
+        o.onFatal(err)
       }
-      if (batch.size === 0) return
-      try {
-        await this.#commit(batch)
-        return
-      } catch (raw) {
-        const err = classifyPgError(raw, 'writing a batch')
-        if (err.fatal) {
-          this.#o.onFatal(err)
-          return
-        }
-        this.#o.metrics.retries.inc({ operation: 'flush', code: err.code })
-        if (this.#o.abandoned()) {
-          this.#o.logger.error({ err, attempt }, 'giving up a batch at shutdown; it will be read again on restart')
-          return
-        }
-        const delay = backoffDelay(attempt, this.#o.retryBaseMs, this.#o.retryMaxMs)
-        this.#o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delay), reason: err.message }, 'batch failed, retrying')
-        await sleep(delay)
-      }
+    } finally {
+      // what arrived meanwhile goes next (up to the batch limits), unless a sealed batch waits
+      if (this.#queue.size === 0) this.#seal()
     }
   }
 
@@ -182,13 +195,13 @@ export class Lane {
     } catch (err) {
       throw classifyPgError(err, 'connecting to PostgreSQL')
     }
-    const results: Array<{ pipeline: string, route: string, stored: number, duplicates: number }> = []
+    const results: Array<{ pipeline: string, route: string, r: SinkWriteResult }> = []
     let failed: unknown = null
     try {
       await client.query('BEGIN')
       for (const g of groups.values()) {
         const r = await g.sink.write(client, g.buffers)
-        results.push({ pipeline: g.pipeline, route: g.route, stored: r.stored, duplicates: r.duplicates })
+        results.push({ pipeline: g.pipeline, route: g.route, r })
         for (const rej of r.rejected) {
           dlq.push({ pipeline: g.pipeline, stage: `sink:${g.sink.name}`, code: rej.error.code, message: rej.error.message, attempts: 1, origin: rej.origin })
         }
@@ -219,14 +232,37 @@ export class Lane {
 
     o.metrics.batchRows.observe(messages)
     o.metrics.batchBytes.observe(bytes)
-    for (const r of results) {
-      o.metrics.stored.inc({ pipeline: r.pipeline, route: r.route }, r.stored)
-      if (r.duplicates > 0) o.metrics.duplicates.inc({ pipeline: r.pipeline, route: r.route }, r.duplicates)
+    for (const { pipeline, route, r } of results) {
+      o.metrics.stored.inc({ pipeline, route }, r.stored)
+      countDuplicates(o, pipeline, route, r)
     }
     for (const e of dlq) o.metrics.deadLettered.inc({ pipeline: e.pipeline, code: e.code })
-    o.budget.release(messages, bytes)
+    for (const p of batch.values()) o.budget.release(p.load, p.messages, p.bytes)
     o.onDurable(offsets)
     // nothing reads a durable batch's messages any more: large values are freed now, not at the next GC
     for (const p of batch.values()) for (const v of p.large) release(v)
+  }
+}
+
+/** Per batch at most this many differing copies are logged one by one; the rest in a summary. */
+const DIFFERING_LOGGED = 100
+
+/** Duplicates by kind; each copy whose content differs from the stored one is logged with both origins. */
+function countDuplicates (o: LaneOptions, pipeline: string, route: string, r: SinkWriteResult): void {
+  if (r.duplicates === 0) return
+  let classified = 0
+  for (const [kind, n] of Object.entries(r.duplicateKinds ?? {})) {
+    if (n === undefined || n === 0) continue
+    o.metrics.duplicates.inc({ pipeline, route, kind }, n)
+    classified += n
+  }
+  if (classified < r.duplicates) o.metrics.duplicates.inc({ pipeline, route, kind: 'unclassified' }, r.duplicates - classified)
+  const differing = r.differing ?? []
+  for (const d of differing.slice(0, DIFFERING_LOGGED)) {
+    o.logger.warn({ eventId: d.eventId, stored: d.stored, dropped: d.dropped, pipeline, route },
+      'event id stored before with other content: this copy is dropped (a producer reusing event ids?)')
+  }
+  if (differing.length > DIFFERING_LOGGED) {
+    o.logger.warn({ more: differing.length - DIFFERING_LOGGED, pipeline, route }, 'more copies with other content than a stored event id dropped in this batch')
   }
 }

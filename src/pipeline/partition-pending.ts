@@ -1,6 +1,7 @@
 import type { KafkaMessage } from '../kafka/types.ts'
 import type { Sink, SinkBuffer } from '../sinks/sink.ts'
 import type { DlqEntry } from '../sinks/dlq/dlq-entry.ts'
+import type { PartitionLoad } from './inflight-budget.ts'
 import { releasable } from './release.ts'
 
 /** The records of one route of one partition, waiting for the next flush. */
@@ -15,6 +16,8 @@ export interface RouteBuffer {
 export class PartitionPending {
   readonly topic: string
   readonly partition: number
+  /** the partition's share of the in-flight budget, released when this work is durable or dropped */
+  readonly load: PartitionLoad
   readonly routes = new Map<string, RouteBuffer>()
   readonly dlq: DlqEntry[] = []
   nextOffset = -1
@@ -23,9 +26,10 @@ export class PartitionPending {
   /** large values freed once the batch is durable (release.ts) */
   readonly large: Buffer[] = []
 
-  constructor (topic: string, partition: number) {
+  constructor (topic: string, partition: number, load: PartitionLoad) {
     this.topic = topic
     this.partition = partition
+    this.load = load
   }
 
   add (pipeline: string, route: string, sink: Sink<unknown>, record: unknown, origin: KafkaMessage): void {

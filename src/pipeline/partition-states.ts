@@ -1,11 +1,11 @@
+import type { Logger } from 'pino'
 import type { Source, TopicPartition, TopicPartitionOffset } from '../kafka/types.ts'
 import { tpKey } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
-import type { InflightBudget } from './inflight-budget.ts'
+import type { InflightBudget, PartitionLoad } from './inflight-budget.ts'
 import type { Lane } from './lane.ts'
 
-export interface PartitionState {
-  readonly key: string
+export interface PartitionState extends PartitionLoad {
   readonly topic: string
   readonly partition: number
   /** next offset consumed (handed to the pipeline) */
@@ -25,7 +25,7 @@ export interface PartitionStatus {
   highWatermark: number | null
   lag: number | null
   paused: boolean
-  pausedBy: string[]
+  pausedBy: PauseReason[]
 }
 
 export interface RunnerStatus {
@@ -35,22 +35,30 @@ export interface RunnerStatus {
   partitions: PartitionStatus[]
 }
 
+/** Why a partition is paused. */
+export type PauseReason = 'shutdown' | 'backpressure' | 'fair-share' | 'admin'
+
 /**
- * The partitions this worker owns and why each is paused: backpressure (in-flight budget),
- * an operator (admin API; remembered across rebalances of this worker) or shutdown.
+ * The partitions this worker owns and why each is paused: backpressure (the in-flight budget
+ * is full: every partition), fair share (this partition holds more than its share of a
+ * budget under pressure: src/pipeline/inflight-budget.ts), an operator (admin API;
+ * remembered across rebalances of this worker) or shutdown.
  */
 export class PartitionStates {
   readonly #source: Source
   readonly #metrics: SluiceMetrics
+  readonly #budget: InflightBudget
+  readonly #logger: Logger | undefined
   readonly #parts = new Map<string, PartitionState>()
   readonly #adminPaused = new Set<string>()
   #adminPausedAll = false
-  #backpressure = false
   #stopping = false
 
-  constructor (source: Source, metrics: SluiceMetrics) {
+  constructor (source: Source, metrics: SluiceMetrics, budget: InflightBudget, logger?: Logger) {
     this.#source = source
     this.#metrics = metrics
+    this.#budget = budget
+    this.#logger = logger
   }
 
   get (topic: string, partition: number): PartitionState | undefined {
@@ -66,23 +74,28 @@ export class PartitionStates {
     for (const tp of tps) {
       const key = tpKey(tp.topic, tp.partition)
       const offset = storedBy.get(key) ?? -1
-      this.#parts.set(key, { key, topic: tp.topic, partition: tp.partition, position: offset, stored: offset, paused: false, lane: undefined })
+      this.#parts.set(key, { key, topic: tp.topic, partition: tp.partition, position: offset, stored: offset, paused: false, lane: undefined, inflightMessages: 0, inflightBytes: 0, overShare: false })
     }
+    this.#budget.setPartitions(this.#parts.size)
     this.#metrics.assignedPartitions.set(this.#parts.size)
     // the source assigns after onAssign resolves: apply pauses once it has
     setImmediate(() => this.apply())
   }
 
-  revoked (tps: readonly TopicPartition[]): Set<string> {
-    const keys = new Set<string>()
+  /** Forgets revoked partitions; returns their states (their pending work still points at them). */
+  revoked (tps: readonly TopicPartition[]): Map<string, PartitionState> {
+    const gone = new Map<string, PartitionState>()
     for (const tp of tps) {
       const key = tpKey(tp.topic, tp.partition)
-      keys.add(key)
+      const p = this.#parts.get(key)
+      if (p === undefined) continue
+      gone.set(key, p)
       this.#parts.delete(key)
     }
+    this.#budget.setPartitions(this.#parts.size)
     this.#metrics.assignedPartitions.set(this.#parts.size)
     this.#updatePausedGauge()
-    return keys
+    return gone
   }
 
   stored (offsets: readonly TopicPartitionOffset[]): void {
@@ -92,7 +105,6 @@ export class PartitionStates {
     }
   }
 
-  setBackpressure (on: boolean): void { this.#backpressure = on; this.apply() }
   setStopping (): void { this.#stopping = true; this.apply() }
 
   adminPause (tps?: TopicPartition[]): void {
@@ -127,11 +139,12 @@ export class PartitionStates {
     p.stored = offset
   }
 
-  #reasons (key: string): string[] {
-    const r: string[] = []
+  #reasons (p: PartitionState): PauseReason[] {
+    const r: PauseReason[] = []
     if (this.#stopping) r.push('shutdown')
-    if (this.#backpressure) r.push('backpressure')
-    if (this.#adminPausedAll || this.#adminPaused.has(key)) r.push('admin')
+    if (this.#budget.over) r.push('backpressure')
+    else if (p.overShare) r.push('fair-share')
+    if (this.#adminPausedAll || this.#adminPaused.has(p.key)) r.push('admin')
     return r
   }
 
@@ -139,31 +152,37 @@ export class PartitionStates {
   apply (): void {
     const pause: TopicPartition[] = []
     const resume: TopicPartition[] = []
+    const why: Record<string, PauseReason[]> = {}
     for (const p of this.#parts.values()) {
-      const want = this.#reasons(p.key).length > 0
+      const reasons = this.#reasons(p)
+      const want = reasons.length > 0
       if (want === p.paused) continue
       p.paused = want
       ;(want ? pause : resume).push({ topic: p.topic, partition: p.partition })
+      if (want) why[p.key] = reasons
     }
     if (pause.length > 0) this.#source.pause(pause)
     if (resume.length > 0) this.#source.resume(resume)
+    if (pause.length + resume.length > 0) {
+      this.#logger?.debug({ paused: why, resumed: resume.map((r) => tpKey(r.topic, r.partition)), inflight: { messages: this.#budget.messages, bytes: this.#budget.bytes } }, 'partitions paused or resumed')
+    }
     this.#updatePausedGauge()
   }
 
   #updatePausedGauge (): void {
-    let backpressure = 0
-    let admin = 0
+    const counts: Record<'backpressure' | 'fair-share' | 'admin', number> = { backpressure: 0, 'fair-share': 0, admin: 0 }
     for (const p of this.#parts.values()) {
       if (!p.paused) continue
-      const r = this.#reasons(p.key)
-      if (r.includes('admin')) admin++
-      else if (r.includes('backpressure')) backpressure++
+      const r = this.#reasons(p)
+      if (r.includes('admin')) counts.admin++
+      else if (r.includes('backpressure')) counts.backpressure++
+      else if (r.includes('fair-share')) counts['fair-share']++
     }
-    this.#metrics.pausedPartitions.set({ reason: 'backpressure' }, backpressure)
-    this.#metrics.pausedPartitions.set({ reason: 'admin' }, admin)
+    for (const [reason, n] of Object.entries(counts)) this.#metrics.pausedPartitions.set({ reason }, n)
   }
 
-  async status (budget: InflightBudget): Promise<RunnerStatus> {
+  async status (): Promise<RunnerStatus> {
+    const budget = this.#budget
     let hw = new Map<string, number>()
     try {
       hw = await this.#source.highWatermarks()
@@ -183,7 +202,7 @@ export class PartitionStates {
         highWatermark: high ?? null,
         lag,
         paused: p.paused,
-        pausedBy: this.#reasons(p.key)
+        pausedBy: this.#reasons(p)
       })
     }
     this.#metrics.inflightMessages.set(budget.messages)

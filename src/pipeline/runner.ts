@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import PQueue from 'p-queue'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
 import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
@@ -10,7 +9,7 @@ import type { SluiceMetrics } from '../metrics/metrics.ts'
 import type { DlqPublisher } from '../sinks/dlq/dlq-topic.ts'
 import type { Sink } from '../sinks/sink.ts'
 import { classifyPgError } from '../db/pg-errors.ts'
-import { backoffDelay } from '../retry.ts'
+import { retry } from '../retry.ts'
 import type { PipelineDefinition } from './definition.ts'
 import { InflightBudget } from './inflight-budget.ts'
 import { Lane } from './lane.ts'
@@ -48,33 +47,25 @@ export class PipelineRunner extends EventEmitter {
   /** every distinct sink of the pipelines (for their optional hooks) */
   readonly #sinks: ReadonlyArray<Sink<unknown>>
   #stopping = false
-  #abandon = false
+  /** aborted at stop: assignment stops retrying */
+  readonly #stop = new AbortController()
+  /** aborted when the shutdown grace period is over: lanes stop retrying */
+  readonly #abandon = new AbortController()
   #started = false
+  #full = false
 
   constructor (opts: RunnerOptions) {
     super()
     this.#o = opts
-    this.#parts = new PartitionStates(opts.source, opts.metrics)
-    this.#budget = new InflightBudget({
-      ...opts.inflight,
-      onHigh: () => {
-        opts.logger.warn({ messages: this.#budget.messages, bytes: this.#budget.bytes }, 'in-flight budget full: pausing partitions')
-        this.#parts.setBackpressure(true)
-      },
-      onLow: () => {
-        opts.logger.info({ messages: this.#budget.messages, bytes: this.#budget.bytes }, 'in-flight budget drained: resuming partitions')
-        this.#parts.setBackpressure(false)
-      }
-    })
+    this.#budget = new InflightBudget({ ...opts.inflight, onChange: () => this.#budgetChanged() })
+    this.#parts = new PartitionStates(opts.source, opts.metrics, this.#budget, opts.logger)
     this.#sinks = [...new Set([...opts.pipelines.values()].flatMap((p) => Object.values(p.routes)))]
     const holders = this.#sinks.filter((s) => s.heldOffset !== undefined)
-    const queue = new PQueue({ concurrency: opts.flushConcurrency })
     this.#lanes = []
     for (let i = 0; i < opts.flushConcurrency; i++) {
       this.#lanes.push(new Lane({
         pool: opts.pool,
         group: opts.group,
-        queue,
         dlq: opts.dlq,
         metrics: opts.metrics,
         budget: this.#budget,
@@ -82,8 +73,8 @@ export class PipelineRunner extends EventEmitter {
         ...opts.batch,
         retryBaseMs: opts.retry.baseMs,
         retryMaxMs: opts.retry.maxMs,
+        signal: this.#abandon.signal,
         owns: (key) => this.#parts.owns(key),
-        abandoned: () => this.#abandon,
         onDurable: (offsets) => this.#durable(offsets),
         onFatal: (err) => this.#fatal(err),
         heldOffset: holders.length === 0 ? undefined : (topic, partition) => heldOffset(holders, topic, partition)
@@ -131,65 +122,76 @@ export class PipelineRunner extends EventEmitter {
   }
 
   async status (): Promise<RunnerStatus> {
-    return this.#parts.status(this.#budget)
+    return await this.#parts.status()
   }
 
   /** Stops fetching, writes what was consumed, stores offsets. Resolves when done or abandoned. */
   async stop (graceMs: number): Promise<boolean> {
     if (this.#stopping) return false
     this.#stopping = true
+    this.#stop.abort()
     this.#parts.setStopping()
     const drained = Promise.all(this.#lanes.map((l) => l.drain())).then(() => true)
     const timer = sleep(graceMs, false, { ref: false })
     const clean = await Promise.race([drained, timer])
     if (!clean) {
-      this.#abandon = true
+      this.#abandon.abort()
       this.#o.logger.error({ graceMs }, 'shutdown grace period exceeded; unwritten messages will be read again on restart')
     }
     await this.#o.source.close().catch((err) => this.#o.logger.warn({ err }, 'closing the source'))
     return clean
   }
 
-  #laneFor (topic: string, partition: number): Lane {
-    // stable per partition; topics are spread by a cheap string hash
-    let h = partition
-    for (let i = 0; i < topic.length; i++) h = (h * 31 + topic.charCodeAt(i)) | 0
-    return this.#lanes[Math.abs(h) % this.#lanes.length] as Lane
+  /** The lane with the fewest partitions: a partition keeps it while assigned. */
+  #laneFor (): Lane {
+    let best = this.#lanes[0] as Lane
+    for (const l of this.#lanes) if (l.partitions < best.partitions) best = l
+    best.partitions++
+    return best
+  }
+
+  #budgetChanged (): void {
+    const b = this.#budget
+    if (b.over !== this.#full) {
+      this.#full = b.over
+      if (b.over) this.#o.logger.warn({ messages: b.messages, bytes: b.bytes }, 'in-flight budget full: pausing every partition')
+      else this.#o.logger.info({ messages: b.messages, bytes: b.bytes }, 'in-flight budget drained: resuming partitions')
+    }
+    this.#parts.apply()
   }
 
   async #assign (tps: TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const stored = await loadOffsets(this.#o.pool, this.#o.group, tps)
-        await this.#sinkHook('assigned', tps)
-        this.#parts.assigned(tps, stored)
-        this.#o.logger.info({ partitions: tps.map((p) => tpKey(p.topic, p.partition)), stored }, 'partitions assigned')
-        return stored
-      } catch (raw) {
-        const err = classifyPgError(raw, 'loading stored offsets')
-        if (err.fatal || this.#stopping) throw err
+    return await retry(async () => {
+      const stored = await loadOffsets(this.#o.pool, this.#o.group, tps)
+      await this.#sinkHook('assigned', tps)
+      this.#parts.assigned(tps, stored)
+      this.#o.logger.info({ partitions: tps.map((p) => tpKey(p.topic, p.partition)), stored }, 'partitions assigned')
+      return stored
+    }, {
+      ...this.#o.retry,
+      signal: this.#stop.signal,
+      classify: (raw) => classifyPgError(raw, 'loading stored offsets'),
+      onRetry: (err, attempt, delayMs) => {
         this.#o.metrics.retries.inc({ operation: 'load-offsets', code: err.code })
-        const delay = backoffDelay(attempt, this.#o.retry.baseMs, this.#o.retry.maxMs)
-        this.#o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delay) }, 'cannot load stored offsets, retrying')
-        await sleep(delay)
+        this.#o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs) }, 'cannot load stored offsets, retrying')
       }
-    }
+    })
   }
 
   async #revoke (tps: TopicPartition[]): Promise<void> {
-    const keys = this.#parts.revoked(tps)
+    const gone = this.#parts.revoked(tps)
+    for (const p of gone.values()) if (p.lane !== undefined) p.lane.partitions--
+    const keys = [...gone.keys()]
     for (const lane of this.#lanes) lane.drop(keys)
     // a batch already being written may hold these partitions: give it a moment to land
     const wait = Promise.all(this.#lanes.map((l) => l.settled()))
     await Promise.race([wait, sleep(this.#o.revokeTimeoutMs ?? 10_000, undefined, { ref: false })])
     await this.#sinkHook('revoked', tps)
-    this.#o.logger.info({ partitions: [...keys] }, 'partitions revoked')
+    this.#o.logger.info({ partitions: keys }, 'partitions revoked')
   }
 
   #batch (messages: KafkaMessage[]): void {
     const o = this.#o
-    let bytes = 0
-    let accepted = 0
     // sluice_messages_consumed_total per topic: counted over runs of one topic (a fetch
     // holds few), one label lookup per run, no closure per message
     let runTopic = ''
@@ -200,8 +202,8 @@ export class PipelineRunner extends EventEmitter {
       if (state === undefined) continue // revoked, or not ours: stale
       const pipeline = o.pipelines.get(m.topic)
       if (pipeline === undefined) continue
-      const lane = state.lane ??= this.#laneFor(m.topic, m.partition)
-      const pending = lane.partition(state.key, m.topic, m.partition)
+      const lane = state.lane ??= this.#laneFor()
+      const pending = lane.partition(state, m.topic, m.partition)
       try {
         const record = pipeline.stage.run(m.value, m)
         const route = pipeline.classify(record)
@@ -227,8 +229,8 @@ export class PipelineRunner extends EventEmitter {
       }
       pending.consumed(m)
       state.position = m.offset + 1
-      bytes += m.size
-      accepted++
+      // counted before the lane may seal the batch: what a batch releases was counted first
+      this.#budget.add(state, 1, m.size)
       if (m.topic !== runTopic) {
         if (run > 0) this.#countConsumed(runTopic, run)
         runTopic = m.topic
@@ -238,7 +240,6 @@ export class PipelineRunner extends EventEmitter {
       lane.added(m.size)
     }
     if (run > 0) this.#countConsumed(runTopic, run)
-    if (accepted > 0) this.#budget.add(accepted, bytes)
   }
 
   #countConsumed (topic: string, n: number): void {

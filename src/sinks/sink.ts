@@ -67,11 +67,37 @@ export interface Rejected {
   error: SluiceError
 }
 
+/**
+ * Why a copy of a stored event id was dropped: `identical` (same content and timestamp),
+ * `restamped` (same content, another timestamp: a producer that stamps each send),
+ * `differing` (other content: a producer bug, logged with both origins), `redelivered` (the
+ * same Kafka message again), `unverified` (the stored copy predates content hashes).
+ */
+export type DuplicateKind = 'identical' | 'restamped' | 'differing' | 'redelivered' | 'unverified'
+
+export interface MessageOrigin {
+  topic: string
+  partition: number
+  offset: number
+}
+
+export interface DuplicateDropped {
+  eventId: string
+  kind: DuplicateKind
+  /** the copy that is stored */
+  stored: MessageOrigin
+  dropped: MessageOrigin
+}
+
 export interface SinkWriteResult {
   /** records newly stored */
   stored: number
   /** records already stored before (same event id): dropped */
   duplicates: number
+  /** the duplicates by kind, from sinks that tell them apart (the lane's metric label) */
+  duplicateKinds?: Partial<Record<DuplicateKind, number>>
+  /** the duplicates of kind `differing`, with both origins (the lane logs them) */
+  differing?: DuplicateDropped[]
   /** records the database refused, isolated from their neighbours: dead-lettered */
   rejected: Rejected[]
 }

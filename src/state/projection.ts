@@ -3,8 +3,9 @@ import { basePseudoEvent, FOLD_EVENT_COLUMNS, foldCall, STATE_COLUMNS, STATE_UPS
 
 /**
  * The live entity-state projection, run by the event sink inside the batch transaction: the
- * log's INSERT ... ON CONFLICT DO NOTHING RETURNING gives exactly the newly stored events
- * (a redelivery or a producer duplicate returns nothing, so it is never applied twice); their
+ * log's INSERT ... RETURNING gives exactly the newly stored events (the sink inserts only
+ * event ids it inserted into sluice_event_ids first: a redelivery or a producer duplicate
+ * returns nothing, so it is never applied twice); their
  * entities are locked (FOR UPDATE, in key order) and folded from their current row with the
  * same SQL fold as everything else. Two cases take a second statement, after the locks, with a
  * fresh snapshot, refolding the entity from the whole log: a new event that sorts before the
@@ -14,12 +15,12 @@ import { basePseudoEvent, FOLD_EVENT_COLUMNS, foldCall, STATE_COLUMNS, STATE_UPS
 export interface ProjectionTables {
   /** the event log (entity_event_logs) */
   log: string
-  /** the staging table the batch was copied into */
-  stage: string
   /** the projection (entity_state) */
   state: string
-  /** columns copied into the staging table */
-  columns: string
+  /** the statement storing the batch's new events into the log, without RETURNING */
+  insert: string
+  /** common table expressions the insert reads (`name AS (...)`), if any */
+  ctes?: string
 }
 
 export interface ProjectionResult {
@@ -33,10 +34,8 @@ export interface ProjectionResult {
 
 export async function insertAndProject (client: PoolClient, t: ProjectionTables): Promise<ProjectionResult> {
   const res = await client.query<{ stored: number, applied: number, refold: Array<[string, string]> }>(`
-    WITH ins AS (
-      INSERT INTO ${t.log} (${t.columns}) SELECT ${t.columns} FROM ${t.stage} ON CONFLICT DO NOTHING
-      RETURNING ${FOLD_EVENT_COLUMNS}
-    ),
+    WITH ${t.ctes === undefined ? '' : t.ctes + ','}
+    ins AS (${t.insert} RETURNING ${FOLD_EVENT_COLUMNS}),
     news AS (SELECT * FROM ins WHERE entity IS NOT NULL AND entity_id IS NOT NULL),
     keys AS (SELECT DISTINCT entity, entity_id FROM news),
     cur AS (

@@ -212,7 +212,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const log = this.#o.eventLog.createBuffer()
     for (const l of w.logged) log.add(l.event, l.origin)
     const r = log.count > 0 ? await this.#o.eventLog.write(client, [log]) : { stored: 0, duplicates: 0, rejected: [] }
-    return { stored: r.stored, duplicates: r.duplicates, rejected: [...w.rejected, ...r.rejected] }
+    return { ...r, rejected: [...w.rejected, ...r.rejected] }
   }
 
   // ---- the three kinds of snapshot

@@ -5,15 +5,30 @@ import type { PoolClient } from 'pg'
 import { SluiceError } from '../../errors.ts'
 import type { EntityEvent } from '../../model/event.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
-import type { Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
+import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
 import { insertAndProject } from '../../state/projection.ts'
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
-import { isRowRejection } from '../../db/pg-errors.ts'
+import { batchDuplicate, batchRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
+import type { BatchRow, StoredCopy, StoredDuplicateRow } from './event-ids.ts'
+import { isRowRejection, pgCode } from '../../db/pg-errors.ts'
 
-/** Columns written by COPY (copy-encoder.ts says what their values are); the staging table has the same shape as the log. */
+/** Columns written by COPY (copy-encoder.ts says what their values are; event-ids.ts where the id and origin are); the staging table has the same shape as the log. */
 const COLUMNS = EVENT_COLUMNS.join(', ')
 
 export { eventCopyRow }
+
+/**
+ * The staging path's statement: the staged ids inserted ON CONFLICT DO NOTHING (in COPY order,
+ * which is id order), and the staged log rows of the ids it inserted. `WITH ${ctes} ${insert}`.
+ */
+export function stagedInsert (t: { log: string, ids: string, stage: string, stageIds: string }): { ctes: string, insert: string } {
+  return {
+    ctes: `new_ids AS (
+      INSERT INTO ${t.ids} (${ID_COLUMNS}) SELECT ${ID_COLUMNS} FROM ${t.stageIds} ORDER BY ctid
+      ON CONFLICT DO NOTHING RETURNING event_id)`,
+    insert: `INSERT INTO ${t.log} (${COLUMNS}) SELECT ${COLUMNS} FROM ${t.stage} WHERE event_id IN (SELECT event_id FROM new_ids)`
+  }
+}
 
 /** The staging table of a target table: one per table, so two sinks never share one. */
 function stageTableFor (table: string): string {
@@ -23,6 +38,7 @@ function stageTableFor (table: string): string {
 /** One partition's pending rows: COPY text lines, kept apart so a rejected row can be isolated. */
 export class EventBuffer implements SinkBuffer<EntityEvent> {
   readonly lines: string[] = []
+  readonly eventIds: string[] = []
   readonly origins: KafkaMessage[] = []
   bytes = 0
 
@@ -32,6 +48,7 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
     // encoded now, on the consuming tick, so the flush only concatenates
     const line = eventCopyRow(e, origin)
     this.lines.push(line)
+    this.eventIds.push(e.eventId)
     this.origins.push(origin)
     this.bytes += line.length
   }
@@ -42,26 +59,47 @@ export interface EventSinkOptions {
   table?: string
   /** the entity-state projection maintained in the same transaction (null: none) */
   stateTable?: string | null
+  /** the table of stored event ids (sql/006_event_ids.sql) */
+  idsTable?: string
+}
+
+interface RoundResult {
+  inserted: number
+  rejected: Rejected[]
+  /** rows of the round that were not stored (rejected), for their later copies */
+  rejectedRows: Set<BatchRow>
+  /** copies of ids stored before from another message, and that stored copy */
+  stored: Map<BatchRow, StoredCopy>
+  /** copies of ids stored before from this very message (delivered again) */
+  redelivered: number
 }
 
 /**
- * Stores EntityEvents into entity_event_logs: COPY into a per-connection temporary staging
- * table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING, which drops producer
- * duplicates (same event_id and timestamp) and redeliveries. A COPY the database rejects is
- * split (SAVEPOINT per attempt) until the rejected rows are isolated; the rest is stored.
- * The INSERT also applies the newly stored events to entity_state (`stateTable`), in the
- * same statement and transaction (src/state/projection.ts).
+ * Stores EntityEvents into entity_event_logs exactly once by event id (sql/006_event_ids.sql):
+ * a batch keeps the first copy of each id; then, when no id of the batch is stored yet (the
+ * usual case), one COPY of the ids into sluice_event_ids (ordered by id: writers lock ids in
+ * one order) and one COPY of the rows straight into the log. A stored id (the ids COPY fails
+ * on the unique key) or a row PostgreSQL rejects rolls that attempt back and takes the staging
+ * path: COPY into per-connection temporary tables, isolating rejected rows (SAVEPOINT per
+ * attempt), then one statement inserting the ids ON CONFLICT DO NOTHING and the log rows of
+ * the ids it inserted. With a projection (`stateTable`) the log rows go through the staging
+ * table either way and the same statement applies the newly stored events to entity_state
+ * (src/state/projection.ts).
  */
 export class TimescaleEventSink implements Sink<EntityEvent> {
   readonly name: string
   readonly #table: string
+  readonly #ids: string
   readonly #stage: string
+  readonly #stageIds: string
   readonly #stateTable: string | null
 
   constructor (opts: EventSinkOptions = {}) {
     this.name = opts.name ?? 'timescale'
     this.#table = opts.table ?? 'entity_event_logs'
+    this.#ids = opts.idsTable ?? 'sluice_event_ids'
     this.#stage = stageTableFor(this.#table)
+    this.#stageIds = stageTableFor(this.#ids)
     this.#stateTable = opts.stateTable === undefined ? 'entity_state' : opts.stateTable
   }
 
@@ -70,52 +108,132 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 
   async write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<SinkWriteResult> {
-    const lines: string[] = []
-    const origins: KafkaMessage[] = []
+    let rows: BatchRow[] = []
     for (const b of buffers as ReadonlyArray<EventBuffer>) {
-      for (let i = 0; i < b.lines.length; i++) {
-        lines.push(b.lines[i] as string)
-        origins.push(b.origins[i] as KafkaMessage)
+      for (let i = 0; i < b.lines.length; i++) rows.push(batchRow(b.lines[i] as string, b.eventIds[i] as string, b.origins[i] as KafkaMessage))
+    }
+    const total = rows.length
+    let stored = 0
+    const rejected: Rejected[] = []
+    const kinds: Partial<Record<DuplicateKind, number>> = {}
+    const differing: DuplicateDropped[] = []
+    const count = (d: DuplicateDropped): void => {
+      kinds[d.kind] = (kinds[d.kind] ?? 0) + 1
+      if (d.kind === 'differing') differing.push(d)
+    }
+    // a round stores the first copy of each id; a later copy of a first copy PostgreSQL
+    // rejected is the next round's candidate, so a poison copy never hides a good one
+    while (rows.length > 0) {
+      const { kept, later } = firstCopies(rows)
+      const r = await this.#round(client, kept)
+      stored += r.inserted
+      for (const x of r.rejected) rejected.push(x)
+      for (const [row, copy] of r.stored) count(storedDuplicate(row, copy))
+      if (r.redelivered > 0) kinds.redelivered = (kinds.redelivered ?? 0) + r.redelivered
+      rows = []
+      for (const l of later) {
+        const copy = r.stored.get(l.first)
+        if (r.rejectedRows.has(l.first)) rows.push(l.row)
+        // a later copy of a copy of a stored id is compared with the stored copy
+        else count(copy === undefined ? batchDuplicate(l.row, l.first) : storedDuplicate(l.row, copy))
       }
     }
-    if (lines.length === 0) return { stored: 0, duplicates: 0, rejected: [] }
+    return { stored, duplicates: total - rejected.length - stored, duplicateKinds: kinds, differing, rejected }
+  }
+
+  /** Stores rows whose event ids are distinct. */
+  async #round (client: PoolClient, rows: BatchRow[]): Promise<RoundResult> {
+    if (await this.#direct(client, rows)) return { inserted: rows.length, rejected: [], rejectedRows: new Set(), stored: new Map(), redelivered: 0 }
+    return await this.#staged(client, rows)
+  }
+
+  /** The path without conflicts: false (and nothing written) when an id is stored or a row rejected. */
+  async #direct (client: PoolClient, rows: BatchRow[]): Promise<boolean> {
+    await client.query('SAVEPOINT sluice_direct')
+    try {
+      await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
+      const lines = rows.map((r) => r.line)
+      if (this.#stateTable === null) {
+        await copyLines(client, `${this.#table} (${COLUMNS})`, lines)
+      } else {
+        await this.#prepare(client)
+        await copyLines(client, `${this.#stage} (${COLUMNS})`, lines)
+        await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert: `INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage}` })
+      }
+      await client.query('RELEASE SAVEPOINT sluice_direct')
+      return true
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT sluice_direct; RELEASE SAVEPOINT sluice_direct')
+      if (pgCode(err) === UNIQUE_VIOLATION || isRowRejection(err)) return false
+      throw err
+    }
+  }
+
+  async #staged (client: PoolClient, rows: BatchRow[]): Promise<RoundResult> {
     await this.#prepare(client)
     const rejected: Rejected[] = []
-    await this.#copyIsolating(client, lines, origins, 0, lines.length, rejected)
+    const rejectedRows = new Set<BatchRow>()
+    await this.#copyIsolating(client, rows, 0, rows.length, rejected, rejectedRows)
+    const good = rejectedRows.size === 0 ? rows : rows.filter((r) => !rejectedRows.has(r))
+    // in id order (COPY order, read back in ctid order): writers lock ids in one order
+    await copyLines(client, `${this.#stageIds} (${ID_COLUMNS})`, sortedIdLines(good))
+    const { ctes, insert } = stagedInsert({ log: this.#table, ids: this.#ids, stage: this.#stage, stageIds: this.#stageIds })
     let stored: number
     if (this.#stateTable === null) {
-      const res = await client.query(`INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage} ON CONFLICT DO NOTHING`)
-      stored = res.rowCount ?? 0
+      stored = (await client.query(`WITH ${ctes} ${insert}`)).rowCount ?? 0
     } else {
-      // the same INSERT, RETURNING the new rows into the entity-state projection (src/state/projection.ts)
-      stored = (await insertAndProject(client, { log: this.#table, stage: this.#stage, state: this.#stateTable, columns: COLUMNS })).stored
+      stored = (await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert, ctes })).stored
     }
-    return { stored, duplicates: lines.length - rejected.length - stored, rejected }
+    const copies = stored < good.length ? await this.#storedCopies(client, good) : new Map<BatchRow, StoredCopy>()
+    return { inserted: stored, rejected, rejectedRows, stored: copies, redelivered: good.length - stored - copies.size }
   }
 
   /**
-   * An empty staging table, on every write (one round trip). Not cached per connection: a
-   * temporary table created inside a transaction that is rolled back is gone, and a cache
+   * The copies of the staging table whose id is stored from another message, with the stored
+   * copy's origin (a later statement: it sees what a competing writer committed while the
+   * insert waited). A copy not stored and not listed here is a redelivery: its id is stored
+   * with its own origin.
+   */
+  async #storedCopies (client: PoolClient, good: BatchRow[]): Promise<Map<BatchRow, StoredCopy>> {
+    const res = await client.query<StoredDuplicateRow>(`SELECT s.source_topic, s.source_partition, s.source_offset::text,
+        e.source_topic AS stored_topic, e.source_partition AS stored_partition, e.source_offset::text AS stored_offset,
+        encode(e.content_hash, 'hex') AS stored_hash, floor(extract(epoch FROM e."timestamp") * 1000)::float8 AS stored_ms
+      FROM ${this.#stageIds} s JOIN ${this.#ids} e USING (event_id)
+      WHERE (e.source_topic, e.source_partition, e.source_offset) IS DISTINCT FROM (s.source_topic, s.source_partition, s.source_offset)`)
+    const byOrigin = new Map<string, BatchRow>()
+    for (const r of good) byOrigin.set(`${r.origin.partition}:${r.origin.offset}:${r.origin.topic}`, r)
+    const out = new Map<BatchRow, StoredCopy>()
+    for (const r of res.rows) {
+      const row = byOrigin.get(`${r.source_partition}:${r.source_offset}:${r.source_topic}`)
+      if (row !== undefined) out.set(row, storedCopy(r))
+    }
+    return out
+  }
+
+  /**
+   * Empty staging tables, on every staged write (one round trip). Not cached per connection:
+   * a temporary table created inside a transaction that is rolled back is gone, and a cache
    * would then send the next COPY on that connection to a missing table (42P01, fatal).
-   * Emptied first: ON COMMIT DELETE ROWS empties it at commit only, so a second write in the
-   * same transaction would otherwise insert the first write's rows again (into its table).
+   * Emptied first: ON COMMIT DELETE ROWS empties them at commit only, so a second write in
+   * the same transaction would otherwise insert the first write's rows again.
    */
   async #prepare (client: PoolClient): Promise<void> {
     await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.#stage} (LIKE ${this.#table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
-      TRUNCATE ${this.#stage}`)
+      CREATE TEMP TABLE IF NOT EXISTS ${this.#stageIds} (LIKE ${this.#ids}) ON COMMIT DELETE ROWS;
+      TRUNCATE ${this.#stage}, ${this.#stageIds}`)
   }
 
   /**
-   * COPYs lines[from, to). When the database rejects a row, the error names its line: the
-   * rows before it are copied again, it is set aside, and the rest is tried the same way,
-   * so one poison row costs two extra COPYs, not a bisection.
+   * COPYs rows[from, to) into the staging table. When the database rejects a row, the error
+   * names its line: the rows before it are copied again, it is set aside, and the rest is
+   * tried the same way, so one poison row costs two extra COPYs, not a bisection.
    */
-  async #copyIsolating (client: PoolClient, lines: string[], origins: KafkaMessage[], from: number, to: number, rejected: Rejected[]): Promise<void> {
+  async #copyIsolating (client: PoolClient, rows: BatchRow[], from: number, to: number, rejected: Rejected[], rejectedRows: Set<BatchRow>): Promise<void> {
     let start = from
     while (start < to) {
       await client.query('SAVEPOINT sluice_copy')
       try {
-        await copyLines(client, this.#stage, lines, start, to)
+        await copyLines(client, `${this.#stage} (${COLUMNS})`, rows.slice(start, to).map((r) => r.line))
         await client.query('RELEASE SAVEPOINT sluice_copy')
         return
       } catch (err) {
@@ -127,17 +245,19 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
         if (line === -1 && to - start > 1) {
           // no line number: bisect
           const mid = start + ((to - start) >> 1)
-          await this.#copyIsolating(client, lines, origins, start, mid, rejected)
-          await this.#copyIsolating(client, lines, origins, mid, to, rejected)
+          await this.#copyIsolating(client, rows, start, mid, rejected, rejectedRows)
+          await this.#copyIsolating(client, rows, mid, to, rejected, rejectedRows)
           return
         }
         const bad = start + Math.max(line, 0)
         if (bad > start) {
           // rows before the rejected one are good unless proven otherwise
-          await this.#copyIsolating(client, lines, origins, start, bad, rejected)
+          await this.#copyIsolating(client, rows, start, bad, rejected, rejectedRows)
         }
+        const row = rows[bad] as BatchRow
+        rejectedRows.add(row)
         rejected.push({
-          origin: origins[bad] as KafkaMessage,
+          origin: row.origin,
           error: new SluiceError('SLUICE_ERR_ROW_REJECTED', `PostgreSQL rejected the row${rejectedColumn(err)}: ${(err as Error).message}${rejectedDetail(err)}`, { cause: err })
         })
         start = bad + 1
@@ -146,14 +266,17 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 }
 
-async function copyLines (client: PoolClient, stage: string, lines: string[], from: number, to: number): Promise<void> {
-  const stream = client.query(copyFrom(`COPY ${stage} (${COLUMNS}) FROM STDIN`))
+const UNIQUE_VIOLATION = '23505'
+
+/** COPY of text lines into `target` ("table (columns)"). */
+async function copyLines (client: PoolClient, target: string, lines: readonly string[]): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`))
   // one chunk per ~1 MiB of lines: few writes, bounded extra memory
-  const source = Readable.from(chunks(lines, from, to), { objectMode: false })
+  const source = Readable.from(chunks(lines, 0, lines.length), { objectMode: false })
   await pipeline(source, stream)
 }
 
-function * chunks (lines: string[], from: number, to: number): Generator<Buffer> {
+function * chunks (lines: readonly string[], from: number, to: number): Generator<Buffer> {
   let parts: string[] = []
   let size = 0
   for (let i = from; i < to; i++) {

@@ -13,7 +13,9 @@ if (PG_URL === undefined || PG_URL === '') {
   throw new Error('SLUICE_PG_URL is not set: run `eval "$(scripts/stack.sh env)"` (and `scripts/stack.sh up`) first')
 }
 const SQL_DIR = 'sql'
-const PG_FILES = (await listMigrations(SQL_DIR, 'postgres')).map((m) => m.file)
+// every migration of sql/ for plain PostgreSQL (each helper's NNN_ file joins the list by itself)
+const PG_MIGRATIONS = await listMigrations(SQL_DIR, 'postgres')
+const PG_FILES = PG_MIGRATIONS.map((m) => m.file)
 
 function uniqueName (prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`
@@ -68,10 +70,7 @@ test('a fresh schema gets 001..003 (postgres flavour), a second run applies noth
   t.equal(rels.event_counts_hourly, 'v', 'event_counts_hourly is a view')
 
   const recorded = await pool.query(`SELECT version, name, flavour, checksum FROM ${quoteIdent(schema)}.sluice_migrations ORDER BY version`)
-  // one row per file: its version and name from the file name, the flavour it ran as
-  const expected = PG_FILES.map((f) => { const m = /^(\d+)_([a-z_]+)\./.exec(f) as RegExpExecArray; return [Number(m[1]), m[2], 'postgres'] })
-  t.same(recorded.rows.map((r) => [r.version, r.name, r.flavour]), expected)
-  t.same(expected.slice(0, 5).map((r) => r[1]), ['base', 'hypertable', 'hourly_counts', 'entity_state', 'snapshots'])
+  t.same(recorded.rows.map((r) => [r.version, r.name, r.flavour]), PG_MIGRATIONS.map((m) => [m.version, m.name, 'postgres']))
   t.ok(recorded.rows.every((r) => /^[0-9a-f]{64}$/.test(r.checksum)), 'sha256 checksums')
 
   const second = await migrate(pool, schema, SQL_DIR)
@@ -93,7 +92,7 @@ test('two replicas migrating at once: both succeed, each migration is applied on
   t.same([...ra.applied, ...rb.applied].sort(), PG_FILES, 'every file applied exactly once in total')
   t.ok(ra.applied.length === 0 || rb.applied.length === 0, 'one of the two had nothing left to do')
   const count = await a.query(`SELECT version, count(*)::int AS n FROM ${quoteIdent(schema)}.sluice_migrations GROUP BY 1 ORDER BY 1`)
-  t.same(count.rows, PG_FILES.map((f) => ({ version: Number(f.slice(0, 3)), n: 1 })))
+  t.same(count.rows, PG_MIGRATIONS.map((m) => ({ version: m.version, n: 1 })))
 
   // a lock held by another session makes migrate wait for it
   const holder = await b.connect()

@@ -82,6 +82,11 @@ function buffer (sink: TimescaleEventSink, items: Array<[EntityEvent, KafkaMessa
   return b
 }
 
+/** What every sink reports (the duplicates' kinds are the event sink's own). */
+function counts (r: SinkWriteResult): Pick<SinkWriteResult, 'stored' | 'duplicates' | 'rejected'> {
+  return { stored: r.stored, duplicates: r.duplicates, rejected: r.rejected }
+}
+
 async function count (pool: pg.Pool, table: string): Promise<number> {
   return (await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n
 }
@@ -121,7 +126,7 @@ test('(a) awkward text and a ~1 MB payload round-trip exactly', async (t) => {
   events.push(event({ eventId: 'big-one', payload: big, entity: null, entityId: null, userName: null, workspace: null, version: null, metadata: null } as unknown as Partial<EntityEvent>))
   const items = events.map((e) => [e, origin()] as [EntityEvent, KafkaMessage])
   const r = await commitBatch(pool, sink, [buffer(sink, items)], [{ topic: TOPIC, partition: 0, offset: nextOffset }])
-  t.same(r, { stored: events.length, duplicates: 0, rejected: [] })
+  t.same(counts(r), { stored: events.length, duplicates: 0, rejected: [] })
 
   const res = await pool.query(`SELECT event_id, event_type, entity, entity_id, version, user_name, workspace, event_data, metadata,
       correlation_id, causation_id, source_topic, source_partition, source_offset FROM entity_event_logs`)
@@ -159,7 +164,7 @@ test('(a) awkward text and a ~1 MB payload round-trip exactly', async (t) => {
   t.ok(bigRow.rows[0].n > 1_000_000, 'the big payload is stored whole')
 })
 
-test('(b) the same event id and timestamp is stored once, in one batch and across batches', async (t) => {
+test('(b) the same event id is stored once whatever its timestamp or content, in one batch and across batches', async (t) => {
   const pool = await setup(t)
   const sink = new TimescaleEventSink()
   const dup = event({ eventId: 'dup-1', timestamp: '2025-02-25T10:45:00.000Z' } as Partial<EntityEvent>)
@@ -168,20 +173,35 @@ test('(b) the same event id and timestamp is stored once, in one batch and acros
   const o2 = origin(0)
   const o3 = origin(0)
   const first = await commitBatch(pool, sink, [buffer(sink, [[dup, o1], [other, o2], [dup, o3]])], [{ topic: TOPIC, partition: 0, offset: o3.offset + 1 }])
-  t.same(first, { stored: 2, duplicates: 1, rejected: [] }, 'a producer duplicate within the batch')
+  t.same(counts(first), { stored: 2, duplicates: 1, rejected: [] }, 'a producer duplicate within the batch')
+  t.same(first.duplicateKinds, { identical: 1 }, 'counted as identical')
 
-  const sameIdOtherTime = event({ eventId: 'dup-1', timestamp: '2025-02-25T11:00:00.000Z' } as Partial<EntityEvent>)
+  const restamped = { ...dup, timestamp: '2025-02-25T11:00:00.000Z' }
+  const differing = { ...dup, payload: { ...dup.payload, changes: { title: 'another' } } }
   const o4 = origin(1)
   const o5 = origin(1)
-  const second = await commitBatch(pool, sink, [buffer(sink, [[dup, origin(0)]]), buffer(sink, [[dup, o4], [sameIdOtherTime, o5]])],
-    [{ topic: TOPIC, partition: 1, offset: o5.offset + 1 }])
-  t.same(second, { stored: 1, duplicates: 2, rejected: [] }, 'a redelivery across partitions and batches')
-  const rows = await pool.query("SELECT \"timestamp\", source_partition, source_offset FROM entity_event_logs WHERE event_id = 'dup-1' ORDER BY 1")
+  const o6 = origin(2)
+  const second = await commitBatch(pool, sink, [buffer(sink, [[dup, o4], [restamped, o5]]), buffer(sink, [[differing, o6]]), buffer(sink, [[dup, o1]])],
+    [{ topic: TOPIC, partition: 1, offset: o5.offset + 1 }, { topic: TOPIC, partition: 2, offset: o6.offset + 1 }])
+  t.same(counts(second), { stored: 0, duplicates: 4, rejected: [] }, 'copies on other partitions, a later batch, and a redelivery')
+  t.same(second.duplicateKinds, { identical: 1, restamped: 1, differing: 1, redelivered: 1 }, 'each counted by its kind')
+  t.same(second.differing, [{ eventId: 'dup-1', kind: 'differing', stored: { topic: TOPIC, partition: 0, offset: o1.offset }, dropped: { topic: TOPIC, partition: 2, offset: o6.offset } }],
+    'the copy with other content, with both origins')
+  const rows = await pool.query("SELECT \"timestamp\", source_partition, source_offset FROM entity_event_logs WHERE event_id = 'dup-1'")
   t.same(rows.rows.map((r) => [(r.timestamp as Date).toISOString(), r.source_partition, Number(r.source_offset)]), [
-    ['2025-02-25T10:45:00.000Z', 0, o1.offset],
-    ['2025-02-25T11:00:00.000Z', 1, o5.offset]
-  ], 'one row per (event id, timestamp): the first copy is kept')
-  t.equal(await count(pool, 'entity_event_logs'), 3)
+    ['2025-02-25T10:45:00.000Z', 0, o1.offset]
+  ], 'one row per event id: the first copy is kept')
+  t.equal(await count(pool, 'entity_event_logs'), 2)
+
+  // a first copy PostgreSQL rejects does not hide a later good copy of the same batch
+  const poisoned = { ...event({ eventId: 'dup-2' } as Partial<EntityEvent>), timestamp: '2024-02-30T00:00:00Z' }
+  const good = { ...poisoned, timestamp: '2025-03-01T00:00:00Z' }
+  const o7 = origin(3)
+  const o8 = origin(3)
+  const third = await commitBatch(pool, sink, [buffer(sink, [[poisoned, o7], [good, o8]])], [{ topic: TOPIC, partition: 3, offset: o8.offset + 1 }])
+  t.same([third.stored, third.duplicates, third.rejected.map((r) => r.origin.offset)], [1, 0, [o7.offset]], 'the rejected copy dead-lettered, the good one stored')
+  const kept = await pool.query("SELECT source_offset FROM entity_event_logs WHERE event_id = 'dup-2'")
+  t.same(kept.rows.map((r) => Number(r.source_offset)), [o8.offset])
 })
 
 test('(c) 3 rows PostgreSQL rejects among 1,000: exactly those are dead-lettered, 997 stored in the same transaction', async (t) => {
@@ -319,7 +339,7 @@ test('two writes in one transaction, to two tables: each stores only its own row
   const a2 = await main.write(client, [buffer(main, [[event({ eventId: 'a3' } as Partial<EntityEvent>), origin()]])])
   const b = await archive.write(client, [buffer(archive, [[event({ eventId: 'b1' } as Partial<EntityEvent>), origin()]])])
   await client.query('COMMIT')
-  t.same([a, a2, b], [{ stored: 2, duplicates: 0, rejected: [] }, { stored: 1, duplicates: 0, rejected: [] }, { stored: 1, duplicates: 0, rejected: [] }])
+  t.same([a, a2, b].map(counts), [{ stored: 2, duplicates: 0, rejected: [] }, { stored: 1, duplicates: 0, rejected: [] }, { stored: 1, duplicates: 0, rejected: [] }])
   t.same((await pool.query('SELECT event_id FROM entity_event_logs ORDER BY 1')).rows.map((r) => r.event_id), ['a1', 'a2', 'a3'])
   t.same((await pool.query('SELECT event_id FROM entity_event_logs_archive ORDER BY 1')).rows.map((r) => r.event_id), ['b1'])
 })

