@@ -11,6 +11,7 @@ import type { Fixture, SourceKind, Worker } from '../../helpers/worker-harness.t
 // measured (printed as a comment and checked to be bounded).
 const PARTITIONS = 4
 const POLL_MS = 1000
+const BOUND_MS = 10 * POLL_MS
 
 async function rowsOf (fx: Fixture, partition: number): Promise<number> {
   return Number((await fx.pool.query('SELECT count(*)::int AS n FROM entity_event_logs WHERE source_partition = $1', [partition])).rows[0].n)
@@ -62,7 +63,9 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   t.equal(paused.status, 200, 'POST /admin/pause to worker a: 200')
   t.same(paused.body.group.desired.partitions.map((p: any) => [p.partition, p.pausedBy]), [[target, 'ops']], 'the desired pause is the group\'s, by ops')
   const pauseDelay = await delay(t, `partition ${target} paused on worker b`, t0, async () => (await pausedOn(b, tok, target)) === true)
-  t.ok(pauseDelay < 3 * POLL_MS, `applied by worker b within ${3 * POLL_MS} ms (${pauseDelay} ms)`)
+  // NOTIFY applies it at once; a lost notification waits for the next check (POLL_MS): the
+  // bound leaves room for a loaded machine (the measured delay is printed above)
+  t.ok(pauseDelay < BOUND_MS, `applied by worker b within ${BOUND_MS} ms (${pauseDelay} ms)`)
 
   await produce()
   await waitFor('the other partitions to store their new events', async () => {
@@ -98,7 +101,8 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   const t1 = Date.now()
   const resumed = await api(b.port, 'POST', '/admin/resume', tok, { partitions: [{ topic: fx.topic, partition: target }] })
   t.equal(resumed.status, 200, 'POST /admin/resume to worker b: 200')
-  await delay(t, `partition ${target} resumed on its owner`, t1, async () => (await pausedOn(holder, tok, target)) === false)
+  const resumeDelay = await delay(t, `partition ${target} resumed on its owner`, t1, async () => (await pausedOn(holder, tok, target)) === false)
+  t.ok(resumeDelay < BOUND_MS, `resumed within ${BOUND_MS} ms (${resumeDelay} ms)`)
   await delay(t, `partition ${target}'s 10 waiting events stored`, t1, async () => (await rowsOf(fx, target)) === 15)
   const c = await fx.pool.query('SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM entity_event_logs')
   t.same(c.rows[0], { n: PARTITIONS * 15, d: PARTITIONS * 15 }, 'every event stored exactly once')
