@@ -13,7 +13,7 @@ if (PG_URL === undefined || PG_URL === '') {
   throw new Error('SLUICE_PG_URL is not set: run `eval "$(scripts/stack.sh env)"` (and `scripts/stack.sh up`) first')
 }
 const SQL_DIR = 'sql'
-const PG_FILES = ['001_base.sql', '002_hypertable.postgres.sql', '003_hourly_counts.postgres.sql', '004_entity_state.sql', '005_snapshots.sql']
+const PG_FILES = ['001_base.sql', '002_hypertable.postgres.sql', '003_hourly_counts.postgres.sql', '004_entity_state.sql', '005_snapshots.sql', '008_control.sql']
 
 function uniqueName (prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`
