@@ -68,13 +68,13 @@ test('a fresh schema gets 001..003 (postgres flavour), a second run applies noth
   t.equal(rels.event_counts_hourly, 'v', 'event_counts_hourly is a view')
 
   const recorded = await pool.query(`SELECT version, name, flavour, checksum FROM ${quoteIdent(schema)}.sluice_migrations ORDER BY version`)
-  t.same(recorded.rows.map((r) => [r.version, r.name, r.flavour]), [[1, 'base', 'postgres'], [2, 'hypertable', 'postgres'], [3, 'hourly_counts', 'postgres'], [4, 'entity_state', 'postgres'], [5, 'snapshots', 'postgres']])
+  t.same(recorded.rows.map((r) => [r.version, r.name, r.flavour]), [[1, 'base', 'postgres'], [2, 'hypertable', 'postgres'], [3, 'hourly_counts', 'postgres'], [4, 'entity_state', 'postgres'], [5, 'snapshots', 'postgres'], [8, 'control', 'postgres']])
   t.ok(recorded.rows.every((r) => /^[0-9a-f]{64}$/.test(r.checksum)), 'sha256 checksums')
 
   const second = await migrate(pool, schema, SQL_DIR)
   t.same(second, { flavour: 'postgres', applied: [] }, 'nothing to apply the second time')
   const count = await pool.query(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.sluice_migrations`)
-  t.equal(count.rows[0].n, 5)
+  t.equal(count.rows[0].n, 6)
 })
 
 test('two replicas migrating at once: both succeed, each migration is applied once', async (t) => {
@@ -90,7 +90,7 @@ test('two replicas migrating at once: both succeed, each migration is applied on
   t.same([...ra.applied, ...rb.applied].sort(), PG_FILES, 'every file applied exactly once in total')
   t.ok(ra.applied.length === 0 || rb.applied.length === 0, 'one of the two had nothing left to do')
   const count = await a.query(`SELECT version, count(*)::int AS n FROM ${quoteIdent(schema)}.sluice_migrations GROUP BY 1 ORDER BY 1`)
-  t.same(count.rows, [{ version: 1, n: 1 }, { version: 2, n: 1 }, { version: 3, n: 1 }, { version: 4, n: 1 }, { version: 5, n: 1 }])
+  t.same(count.rows, [{ version: 1, n: 1 }, { version: 2, n: 1 }, { version: 3, n: 1 }, { version: 4, n: 1 }, { version: 5, n: 1 }, { version: 8, n: 1 }])
 
   // a lock held by another session makes migrate wait for it
   const holder = await b.connect()
