@@ -18,6 +18,10 @@ export interface Config {
   retry: { baseMs: number, maxMs: number }
   flushConcurrency: number
   maxEventBytes: number
+  /** deeper JSON nesting is poison (SLUICE_ERR_TOO_DEEP) */
+  maxJsonDepth: number
+  /** run on a Node.js whose JSON.parse alters escaped keys (src/runtime.ts) */
+  allowAffectedRuntime: boolean
   dlqTopicSuffix: string
   http: { host: string, port: number }
   shutdownGraceMs: number
@@ -95,6 +99,8 @@ const VARS = {
   SLUICE_RETRY_MAX_MS: [{ type: 'integer', minimum: 1 }, 10000],
   SLUICE_FLUSH_CONCURRENCY: [{ type: 'integer', minimum: 1, maximum: 64 }, 3],
   SLUICE_MAX_EVENT_BYTES: [{ type: 'integer', minimum: 64 }, 1024 * 1024],
+  SLUICE_MAX_JSON_DEPTH: [{ type: 'integer', minimum: 2, maximum: 10000 }, 512],
+  SLUICE_ALLOW_AFFECTED_RUNTIME: [{ enum: ['true', 'false'] }, 'false'],
   SLUICE_DLQ_SUFFIX: [{ type: 'string', minLength: 1 }, '.dlq'],
   SLUICE_HTTP_HOST: [{ type: 'string', minLength: 1 }, '127.0.0.1'],
   SLUICE_HTTP_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, 8080],
@@ -133,6 +139,11 @@ const schema = {
   properties: Object.fromEntries(Object.entries(VARS).map(([k, [s, d]]) => [k, d === undefined ? s : { ...s, default: d }]))
 }
 const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile<Raw>(schema)
+
+/** SLUICE_ALLOW_AFFECTED_RUNTIME alone, for the runtime check that runs before anything else loads. */
+export function allowsAffectedRuntime (env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true'
+}
 
 /** Variable names sluice reads, for the README check and `--help`. */
 export const configVariables: readonly string[] = Object.keys(VARS)
@@ -189,6 +200,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     retry: { baseMs: r.SLUICE_RETRY_BASE_MS, maxMs: r.SLUICE_RETRY_MAX_MS },
     flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
     maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
+    maxJsonDepth: r.SLUICE_MAX_JSON_DEPTH,
+    allowAffectedRuntime: r.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true',
     dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
     http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },
     shutdownGraceMs: r.SLUICE_SHUTDOWN_GRACE_MS,

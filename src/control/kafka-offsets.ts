@@ -1,6 +1,6 @@
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka'
 import { SluiceError, errorMessage } from '../errors.ts'
-import { brokerArray } from '../kafka/admin.ts'
+import { parseBrokers } from '../kafka/brokers.ts'
 import type { TopicPartition } from '../kafka/types.ts'
 
 export interface PartitionBounds { earliest: number, latest: number, atTimestamp: number | null }
@@ -10,7 +10,7 @@ export interface PartitionBounds { earliest: number, latest: number, atTimestamp
  * is at or after `timestampMs` (null when no message is that recent). Keyed `topic:partition`.
  */
 export async function partitionBounds (brokers: string, tps: readonly TopicPartition[], timestampMs?: number): Promise<Map<string, PartitionBounds>> {
-  const admin = new Admin({ clientId: 'sluice-offsets', bootstrapBrokers: brokerArray(brokers), retries: 2, retryDelay: 250 })
+  const admin = new Admin({ clientId: 'sluice-offsets', bootstrapBrokers: parseBrokers(brokers), retries: 2, retryDelay: 250 })
   const list = async (ts: bigint): Promise<Map<string, number>> => {
     const byTopic = new Map<string, number[]>()
     for (const tp of tps) byTopic.set(tp.topic, [...(byTopic.get(tp.topic) ?? []), tp.partition])
@@ -42,7 +42,7 @@ export async function partitionBounds (brokers: string, tps: readonly TopicParti
 
 /** Partition count of each of the topics that exist (missing topics are left out). */
 export async function topicPartitionCounts (brokers: string, topics: readonly string[]): Promise<Map<string, number>> {
-  const admin = new Admin({ clientId: 'sluice-offsets', bootstrapBrokers: brokerArray(brokers), retries: 2, retryDelay: 250 })
+  const admin = new Admin({ clientId: 'sluice-offsets', bootstrapBrokers: parseBrokers(brokers), retries: 2, retryDelay: 250 })
   try {
     const existing = new Set(await admin.listTopics())
     const present = [...new Set(topics)].filter((t) => existing.has(t))
