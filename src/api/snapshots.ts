@@ -27,7 +27,7 @@ const restoreBody = (needsAt: boolean): Record<string, unknown> => ({
     at: isoTime,
     target: { enum: ['live', 'audit'] },
     auditSchema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
-    requestedBy: { type: 'string', minLength: 1, maxLength: 200 },
+    requestedBy: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' },
     useSnapshots: { type: 'boolean' }
   },
   if: { properties: { target: { const: 'audit' } } },

@@ -3,7 +3,8 @@ import pg from 'pg'
 import type { Pool, PoolClient } from 'pg'
 import type { Logger } from 'pino'
 import type { TopicPartition } from '../kafka/types.ts'
-import { backoffDelay } from '../retry.ts'
+import { classifyPgError } from '../db/pg-errors.ts'
+import { retry } from '../retry.ts'
 import type { PipelineRunner } from '../pipeline/runner.ts'
 import type { RunnerStatus } from '../pipeline/partition-states.ts'
 import { expireDeadLetters } from './dlq-store.ts'
@@ -58,7 +59,7 @@ export class GroupControl {
   #syncing: Promise<void> | null = null
   #again = false
   #lastExpiry = 0
-  #listenAttempt = 0
+  readonly #abort = new AbortController()
 
   constructor (opts: GroupControlOptions) {
     this.#o = opts
@@ -84,6 +85,7 @@ export class GroupControl {
 
   async stop (): Promise<void> {
     this.#stopped = true
+    this.#abort.abort()
     if (this.#timer !== null) clearTimeout(this.#timer)
     const l = this.#listener
     this.#listener = null
@@ -105,30 +107,43 @@ export class GroupControl {
     }
   }
 
+  /** LISTENs on a connection of its own; a lost connection is made again (retry helper). */
   #listen (): void {
     if (this.#stopped) return
-    const client = new pg.Client({ connectionString: this.#o.pgUrl, application_name: `sluice:${this.#o.worker}:control` })
-    const retry = (err: unknown): void => {
-      if (this.#listener !== client) return
-      this.#listener = null
-      client.end().catch(() => {})
-      const delay = backoffDelay(++this.#listenAttempt, this.#o.retry.baseMs, this.#o.retry.maxMs)
-      this.#o.logger.warn({ err, delayMs: Math.round(delay) }, 'control LISTEN connection lost; reconnecting (the periodic check still applies changes)')
-      setTimeout(() => this.#listen(), delay).unref()
+    const connect = async (): Promise<pg.Client> => {
+      const client = new pg.Client({ connectionString: this.#o.pgUrl, application_name: `sluice:${this.#o.worker}:control` })
+      client.on('error', () => {}) // followed by 'end', handled below
+      try {
+        await client.connect()
+        await client.query(`LISTEN ${CHANNEL}`)
+        return client
+      } catch (err) {
+        await client.end().catch(() => {})
+        throw err
+      }
     }
-    this.#listener = client
-    client.on('error', retry)
-    client.on('end', () => retry(new Error('connection ended')))
-    client.on('notification', (n) => {
-      if (n.payload === `${this.#o.schema}/${this.#o.group}`) this.sync().catch((err) => this.#o.logger.warn({ err }, 'applying a control change failed; retried at the next check'))
-    })
-    client.connect()
-      .then(async () => { await client.query(`LISTEN ${CHANNEL}`) })
-      .then(async () => {
-        this.#listenAttempt = 0
-        await this.sync() // what changed while not listening
+    retry(connect, {
+      ...this.#o.retry,
+      signal: this.#abort.signal,
+      classify: (err) => classifyPgError(err, 'control LISTEN connection'),
+      onRetry: (err, attempt, delayMs) => this.#o.logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs) }, 'control LISTEN connection failed, retrying (the periodic check still applies changes)')
+    }).then(async (client) => {
+      if (this.#stopped) { await client.end().catch(() => {}); return }
+      this.#listener = client
+      client.on('notification', (n) => {
+        if (n.payload === `${this.#o.schema}/${this.#o.group}`) this.sync().catch((err) => this.#o.logger.warn({ err }, 'applying a control change failed; retried at the next check'))
       })
-      .catch(retry)
+      client.on('end', () => {
+        if (this.#listener !== client) return
+        this.#listener = null
+        this.#o.logger.warn('control LISTEN connection lost; connecting again')
+        this.#listen()
+      })
+      // what changed while not listening
+      await this.sync().catch((err) => this.#o.logger.warn({ err }, 'applying control changes failed; retried at the next check'))
+    }).catch((err) => {
+      if (!this.#stopped) this.#o.logger.error({ err }, 'control LISTEN unavailable: changes apply at the periodic check only')
+    })
   }
 
   /** Applies the desired pauses and offset moves (coalesced: one run at a time, one more if asked meanwhile). */

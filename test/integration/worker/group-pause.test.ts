@@ -11,6 +11,7 @@ import type { Fixture, SourceKind, Worker } from '../../helpers/worker-harness.t
 // measured (printed as a comment and checked to be bounded).
 const PARTITIONS = 4
 const POLL_MS = 1000
+const BOUND_MS = 10 * POLL_MS
 
 async function rowsOf (fx: Fixture, partition: number): Promise<number> {
   return Number((await fx.pool.query('SELECT count(*)::int AS n FROM entity_event_logs WHERE source_partition = $1', [partition])).rows[0].n)
@@ -31,7 +32,7 @@ async function pausedOn (w: Worker, token: string, partition: number): Promise<b
 
 /** ms from `since` until the condition holds, polled every 10 ms */
 async function delay (t: Test, what: string, since: number, cond: () => Promise<boolean>): Promise<number> {
-  await waitFor(what, cond, 30_000, 10)
+  await waitFor(what, cond, 120_000, 10)
   const ms = Date.now() - since
   t.comment(`${what}: ${ms} ms after the request`)
   return ms
@@ -48,39 +49,41 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   await waitFor('both workers to share the partitions', async () => {
     own = await owners(a, tok)
     return own.size === PARTITIONS && new Set(own.values()).size === 2
-  }, 60_000)
+  }, 180_000)
   const target = [...own].find(([, w]) => w.endsWith('-b'))?.[0] as number
   t.comment(`partition ${target} is owned by worker b`)
 
   let batch = 0
   const produce = async (): Promise<void> => { await produceTickets(fx.topic, tickets(PARTITIONS * 5, 1, PARTITIONS, (batch++) * 1000)) }
   await produce()
-  await waitFor('the first events to be stored', async () => Number((await fx.pool.query('SELECT count(*)::int AS n FROM entity_event_logs')).rows[0].n) === PARTITIONS * 5, 60_000)
+  await waitFor('the first events to be stored', async () => Number((await fx.pool.query('SELECT count(*)::int AS n FROM entity_event_logs')).rows[0].n) === PARTITIONS * 5, 180_000)
 
   const t0 = Date.now()
   const paused = await api(a.port, 'POST', '/admin/pause', tok, { partitions: [{ topic: fx.topic, partition: target }] })
   t.equal(paused.status, 200, 'POST /admin/pause to worker a: 200')
   t.same(paused.body.group.desired.partitions.map((p: any) => [p.partition, p.pausedBy]), [[target, 'ops']], 'the desired pause is the group\'s, by ops')
   const pauseDelay = await delay(t, `partition ${target} paused on worker b`, t0, async () => (await pausedOn(b, tok, target)) === true)
-  t.ok(pauseDelay < 3 * POLL_MS, `applied by worker b within ${3 * POLL_MS} ms (${pauseDelay} ms)`)
+  // NOTIFY applies it at once; a lost notification waits for the next check (POLL_MS): the
+  // bound leaves room for a loaded machine (the measured delay is printed above)
+  t.ok(pauseDelay < BOUND_MS, `applied by worker b within ${BOUND_MS} ms (${pauseDelay} ms)`)
 
   await produce()
   await waitFor('the other partitions to store their new events', async () => {
     for (let p = 0; p < PARTITIONS; p++) if (p !== target && (await rowsOf(fx, p)) !== 10) return false
     return true
-  }, 60_000)
+  }, 180_000)
   t.equal(await rowsOf(fx, target), 5, `partition ${target} stored nothing while paused`)
 
   // rebalance: b is killed, a takes every partition and keeps the paused one paused
   await b.kill()
-  await waitFor('worker a to own every partition', async () => (await api(a.port, 'GET', '/admin/status', tok)).body.partitions.length === PARTITIONS, 60_000)
+  await waitFor('worker a to own every partition', async () => (await api(a.port, 'GET', '/admin/status', tok)).body.partitions.length === PARTITIONS, 180_000)
   t.equal(await pausedOn(a, tok, target), true, `after the rebalance, worker a has partition ${target} paused`)
   t.same((await api(a.port, 'GET', '/admin/status', tok)).body.partitions.find((p: any) => p.partition === target).pausedBy, ['admin'], 'paused by admin (the group\'s desired state)')
   await produce()
   await waitFor('the other partitions to store the third batch', async () => {
     for (let p = 0; p < PARTITIONS; p++) if (p !== target && (await rowsOf(fx, p)) !== 15) return false
     return true
-  }, 60_000)
+  }, 180_000)
   t.equal(await rowsOf(fx, target), 5, `partition ${target} still stored nothing`)
 
   // restart of both
@@ -90,7 +93,7 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   await waitFor('both restarted workers to share the partitions', async () => {
     own = await owners(a2, tok)
     return own.size === PARTITIONS && new Set(own.values()).size === 2 && [...own.values()].every((w) => w.endsWith('-a2') || w.endsWith('-b2'))
-  }, 60_000)
+  }, 180_000)
   const holder = own.get(target)?.endsWith('-a2') === true ? a2 : b
   t.equal(await pausedOn(holder, tok, target), true, `after restarting both, partition ${target} is still paused (on ${own.get(target)})`)
   t.equal(await rowsOf(fx, target), 5, 'and has stored nothing')
@@ -98,12 +101,13 @@ async function run (t: Test, source: SourceKind): Promise<void> {
   const t1 = Date.now()
   const resumed = await api(b.port, 'POST', '/admin/resume', tok, { partitions: [{ topic: fx.topic, partition: target }] })
   t.equal(resumed.status, 200, 'POST /admin/resume to worker b: 200')
-  await delay(t, `partition ${target} resumed on its owner`, t1, async () => (await pausedOn(holder, tok, target)) === false)
+  const resumeDelay = await delay(t, `partition ${target} resumed on its owner`, t1, async () => (await pausedOn(holder, tok, target)) === false)
+  t.ok(resumeDelay < BOUND_MS, `resumed within ${BOUND_MS} ms (${resumeDelay} ms)`)
   await delay(t, `partition ${target}'s 10 waiting events stored`, t1, async () => (await rowsOf(fx, target)) === 15)
   const c = await fx.pool.query('SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM entity_event_logs')
   t.same(c.rows[0], { n: PARTITIONS * 15, d: PARTITIONS * 15 }, 'every event stored exactly once')
 }
 
 for (const source of sources) {
-  test(`group-wide pause across a rebalance and a restart (${source})`, { timeout: 300_000 }, async (t) => run(t, source))
+  test(`group-wide pause across a rebalance and a restart (${source})`, { timeout: 900_000 }, async (t) => run(t, source))
 }

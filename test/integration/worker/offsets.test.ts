@@ -7,7 +7,7 @@ import { fixture, sources, storedOffsetSum, waitFor } from '../../helpers/worker
 // resumed: the stored rows are unchanged (nothing doubled) and an earlier dead letter whose
 // cause was fixed (the schema) is now stored. Refused while the partition is not paused.
 for (const source of sources) {
-  test(`offsets moved back by timestamp (${source})`, { timeout: 240_000 }, async (t) => {
+  test(`offsets moved back by timestamp (${source})`, { timeout: 900_000 }, async (t) => {
     const fx = await fixture(t, source, { partitions: 1 })
     const { file, tokens } = writeTokens({ ops: ['read', 'operate'] })
     const tok = tokens.ops as string
@@ -17,14 +17,14 @@ for (const source of sources) {
 
     const early = tickets(5, 1, 1)
     await produceTickets(fx.topic, early)
-    await waitFor('the early events', async () => (await storedOffsetSum(fx)) === 5, 60_000)
+    await waitFor('the early events', async () => (await storedOffsetSum(fx)) === 5, 180_000)
     await new Promise((resolve) => setTimeout(resolve, 50)) // the next messages' timestamps are later than this one
     const since = new Date().toISOString()
     await new Promise((resolve) => setTimeout(resolve, 50))
     const good = tickets(6, 2, 1, 10)
     const poison = tickets(3, 7, 1, 20)
     await produceTickets(fx.topic, [...good, ...poison])
-    await waitFor('every message handled', async () => (await storedOffsetSum(fx)) === 14, 60_000)
+    await waitFor('every message handled', async () => (await storedOffsetSum(fx)) === 14, 180_000)
     const count = async (sql: string): Promise<number> => Number((await fx.pool.query(sql)).rows[0].n)
     t.equal(await count('SELECT count(*) AS n FROM entity_event_logs'), 11, '11 events stored')
     t.equal(await count('SELECT count(*) AS n FROM sluice_dlq'), 3, '3 dead letters (priority over the schema\'s maximum)')
@@ -51,8 +51,8 @@ for (const source of sources) {
     t.match(audit.find((e: any) => e.statusCode === 200), { actor: 'ops', outcome: 'ok', detail: { moves: [{ from: 14, to: 5 }] } }, 'the move is audited (same transaction)')
 
     t.equal((await api(w.port, 'POST', '/admin/resume', tok)).status, 200, 'resumed')
-    await waitFor('the re-read messages to be handled', async () => (await storedOffsetSum(fx)) === 14, 60_000)
-    await waitFor('the formerly dead-lettered events to be stored', async () => (await count('SELECT count(*) AS n FROM entity_event_logs')) === 14, 60_000)
+    await waitFor('the re-read messages to be handled', async () => (await storedOffsetSum(fx)) === 14, 180_000)
+    await waitFor('the formerly dead-lettered events to be stored', async () => (await count('SELECT count(*) AS n FROM entity_event_logs')) === 14, 180_000)
     const after = (await fx.pool.query('SELECT event_id, "timestamp", event_data, source_offset FROM entity_event_logs ORDER BY event_id')).rows
     const ids = new Set(poison.map((p) => p.eventId))
     t.same(after.filter((r) => !ids.has(r.event_id)), before, 'the rows stored before are unchanged, none doubled')

@@ -10,7 +10,7 @@ import { fixture, sources, storedOffsetSum, waitFor } from '../../helpers/worker
 const PARTITIONS = 3
 
 for (const source of sources) {
-  test(`redrive of fixed poison (${source})`, { timeout: 240_000 }, async (t) => {
+  test(`redrive of fixed poison (${source})`, { timeout: 900_000 }, async (t) => {
     const fx = await fixture(t, source, { partitions: PARTITIONS })
     const { file, tokens } = writeTokens({ ops: ['read', 'operate'] })
     const schemas = ticketSchemas(3)
@@ -50,7 +50,7 @@ for (const source of sources) {
     const first = await api(w.port, 'POST', '/dlq/redrive', tokens.ops, request, { 'idempotency-key': 'fix-42' })
     t.equal(first.status, 200, 'POST /dlq/redrive: 200')
     t.equal(first.body.redriven.length, poison.length, `${poison.length} dead letters redriven`)
-    await waitFor('the redriven events to be stored', async () => (await count('SELECT count(*) AS n FROM entity_event_logs')) === good.length + poison.length, 60_000)
+    await waitFor('the redriven events to be stored', async () => (await count('SELECT count(*) AS n FROM entity_event_logs')) === good.length + poison.length, 180_000)
 
     const again = await api(w.port, 'POST', '/dlq/redrive', tokens.ops, request)
     t.match(again, { status: 200, body: { redriven: [], replayed: false } }, 'the same request again: nothing to redrive')
@@ -70,7 +70,7 @@ for (const source of sources) {
     // garbage stays garbage: redriven, it is dead-lettered again, linked to the first
     const g = await api(w.port, 'POST', '/dlq/redrive', tokens.ops, { filter: { topic: fx.topic, code: 'SLUICE_ERR_DECODE', partition: 0 } })
     t.equal(g.body.redriven.length, 1, 'one undecodable dead letter redriven')
-    await waitFor('the redriven garbage to be dead-lettered again', async () => (await count(`SELECT count(*) AS n FROM sluice_dlq WHERE redrive_of = ${Number(g.body.redriven[0])}`)) === 1, 60_000)
+    await waitFor('the redriven garbage to be dead-lettered again', async () => (await count(`SELECT count(*) AS n FROM sluice_dlq WHERE redrive_of = ${Number(g.body.redriven[0])}`)) === 1, 180_000)
     const linked = (await api(w.port, 'GET', '/dlq?code=SLUICE_ERR_DECODE&status=dead&partition=0', tokens.ops)).body.deadLetters
     t.match(linked, [{ redriveOf: g.body.redriven[0], status: 'dead' }], 'a new dead letter whose redriveOf names the first')
     const full = (await api(w.port, 'GET', `/dlq/${linked[0].id}`, tokens.ops)).body
