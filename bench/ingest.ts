@@ -47,7 +47,7 @@ function roundTable (results: RunResult[]): string {
   const rate = (r: RunResult | undefined): number | null => r === undefined ? null : r.events / r.seconds
   const psql = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'psql'))
   const bento = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'bento'))
-  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'worker CPU s', 'PG CPU s', 'peak RSS MiB', 'first/last partition done s']]
+  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'peak RSS MiB', 'first/last partition done s']]
   for (const r of results) {
     const own = rate(r) as number
     rows.push([
@@ -56,6 +56,7 @@ function roundTable (results: RunResult[]): string {
       psql === null ? '-' : fmt(own / psql, 2),
       bento === null ? '-' : fmt(own / bento, 2),
       fmt(r.startup, 1),
+      r.startup === null ? '-' : fmt(r.events / (r.seconds - r.startup)),
       fmt(r.workerCpu, 1),
       fmt(r.pgCpu, 1),
       fmt(r.peakRssMiB),
@@ -123,6 +124,8 @@ async function main (): Promise<void> {
   say(`sluice ingest benchmark: ${fmt(total)} seed-mix events, ${partitions} partitions, ${rounds} rounds; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`)
   say(`variants: ${variants.map((v) => `${v.label}${Object.keys(v.env).length > 0 ? ` (${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(' ')})` : ''}`).join(', ')}`)
   say(`load average at start: ${load()}`)
+  say('events/s: from process start to every partition durable (x psql, x bento: its ratios in the same round); start s: to the first durable offset;')
+  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; first/last partition done: seconds from process start')
 
   const topic = `bench-${tag}`
   await ensureTopics(brokers, [{ name: topic, partitions }])
