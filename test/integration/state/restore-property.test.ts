@@ -107,7 +107,7 @@ function reference (stored: readonly PlacedEvent[], at: number): Row[] {
   return [...by.entries()].sort(([a], [b]) => a < b ? -1 : 1).map(([key, evs]) => {
     const f = foldEvents(evs)
     const last = [...evs].sort((a, b) => a.partition - b.partition || a.offset - b.offset).at(-1)?.p as PlacedEvent
-    return { key, state: f.state, deleted: f.deleted, version: last.event.version, last: last.event.eventId, partition: last.partition, offset: last.offset }
+    return { key, state: f.state, deleted: f.deleted, version: last.event.version === null ? null : Number(last.event.version), last: last.event.eventId, partition: last.partition, offset: last.offset }
   })
 }
 
