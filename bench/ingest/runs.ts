@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import pg from 'pg'
+import { EVENT_COLUMNS } from '../../src/sinks/timescale/copy-encoder.ts'
 import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
 import { ProcessSampler, childCount, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
 import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
@@ -59,7 +60,7 @@ export async function runPsql (ctx: BenchContext, label: string, file: string, e
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const started = performance.now()
   const psql = spawn('psql', [ctx.pgUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`, '-c',
-    `\\copy entity_event_logs ("timestamp", event_id, event_type, entity, entity_id, version, user_name, workspace, event_data, metadata, correlation_id, causation_id, source_topic, source_partition, source_offset) FROM '${file}'`],
+    `\\copy entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM '${file}'`],
   { stdio: ['ignore', 'inherit', 'inherit'] })
   const sampler = new ProcessSampler(psql.pid as number, 20)
   const [code] = await once(psql, 'exit')
