@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The ingest benchmark (bench/ingest.ts): usage scripts/bench.sh [events] (default 1,000,000);
-# the snapshot upload benchmark (bench/snapshot.ts): scripts/bench.sh snapshot [MiB] (default 256).
-# SLUICE_BENCH_SOURCES=rdkafka,platformatic chooses the sources. Brings up Kafka, PostgreSQL
-# and S3 (the seed mix's snapshot events go to S3) if they are not running and stops exactly
-# what it started.
+# The ingest benchmark (bench/ingest.ts): usage scripts/bench.sh [events] (default 300,000),
+# interleaved rounds of the variants in SLUICE_BENCH_VARIANTS (default
+# 'psql; rdkafka; platformatic; bento'; see bench/ingest/variants.ts), SLUICE_BENCH_ROUNDS
+# (default 2); Bento is built by scripts/bento.sh when a variant needs it.
+# The snapshot upload benchmark (bench/snapshot.ts): scripts/bench.sh snapshot [MiB] (default 256).
+# Brings up Kafka, PostgreSQL and S3 (the seed mix's snapshot events go to S3) if they are not
+# running and stops exactly what it started.
 set -euo pipefail
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$SLUICE_ROOT"
+if [ "${1:-}" != snapshot ] && [[ "${SLUICE_BENCH_VARIANTS:-bento}" == *bento* ]] && [ -z "${SLUICE_BENTO:-}" ]; then
+  SLUICE_BENTO="$("$SLUICE_ROOT/scripts/bento.sh")"
+  export SLUICE_BENTO
+fi
 sluice_stack_for_run kafka postgres s3
 if [ "${1:-}" = snapshot ]; then shift; node bench/snapshot.ts "$@"; else node bench/ingest.ts "$@"; fi

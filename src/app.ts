@@ -108,7 +108,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     for (const s of new Set([...o.pipelines.values()].flatMap((p) => Object.values(p.routes)))) {
       if (s.open === undefined) continue
       opened.push(s)
-      await s.open({ group: o.group, pg: { url: o.pgUrl, schema: o.pgSchema }, brokers: o.brokers, producer, metrics, logger: o.logger.child({ component: 'sink', sink: s.name }) })
+      await s.open({ group: o.group, pool, brokers: o.brokers, producer, metrics, logger: o.logger.child({ component: 'sink', sink: s.name }) })
     }
     const runner = new PipelineRunner({
       source: o.source,

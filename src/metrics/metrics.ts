@@ -20,6 +20,8 @@ export class SluiceMetrics {
   readonly pausedPartitions: Gauge<'reason'>
   readonly lag: Gauge<'topic' | 'partition'>
   readonly assignedPartitions: Gauge
+  readonly snapshots: Counter<'kind' | 'outcome'>
+  readonly snapshotBytes: Counter<'kind'>
 
   constructor () {
     const registers = [this.registry]
@@ -37,5 +39,7 @@ export class SluiceMetrics {
     this.pausedPartitions = new Gauge({ name: 'sluice_paused_partitions', help: 'Assigned partitions currently paused', labelNames: ['reason'], registers })
     this.lag = new Gauge({ name: 'sluice_partition_lag', help: 'High watermark minus the stored next offset', labelNames: ['topic', 'partition'], registers })
     this.assignedPartitions = new Gauge({ name: 'sluice_assigned_partitions', help: 'Partitions assigned to this worker', registers })
+    this.snapshots = new Counter({ name: 'sluice_snapshots_total', help: 'Snapshots stored in S3 (outcome uploaded) or given up (failed)', labelNames: ['kind', 'outcome'], registers })
+    this.snapshotBytes = new Counter({ name: 'sluice_snapshot_bytes_total', help: 'Bytes of snapshot objects stored in S3', labelNames: ['kind'], registers })
   }
 }

@@ -188,6 +188,8 @@ export class Lane {
       bytes += p.bytes
     }
 
+    // the sinks' network I/O (S3 uploads, state dumps) before the transaction: no connection idles in it
+    for (const g of groups.values()) await g.sink.prepare?.(g.buffers)
     const endTimer = o.metrics.copyDuration.startTimer()
     let client: PoolClient
     try {

@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg'
+import type { Pool, PoolClient } from 'pg'
 import type { Logger } from 'pino'
 import type { SluiceError } from '../errors.ts'
 import type { ProduceRecord } from '../kafka/producer.ts'
@@ -18,6 +18,13 @@ export interface Sink<R> {
   createBuffer (): SinkBuffer<R>
   /** Writes the buffers (one per partition) on `client`, inside an open transaction. */
   write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<R>>): Promise<SinkWriteResult>
+  /**
+   * Called with the buffers `write` gets next, before the batch transaction is opened: a sink
+   * whose data lives elsewhere does its network I/O here (S3 uploads, state dumps), so that no
+   * connection idles in a transaction meanwhile. A throw fails the batch like a failed write
+   * (retried when transient, `prepare` included). Optional: `write` must also work unprepared.
+   */
+  prepare? (buffers: ReadonlyArray<SinkBuffer<R>>): Promise<void>
 
   // Optional hooks, for sinks whose work outlives a batch (the S3 snapshot sink); a sink that
   // only writes inside the transaction needs none of them.
@@ -45,8 +52,8 @@ export interface Sink<R> {
 export interface SinkRuntime {
   /** the consumer group (the key of sluice_offsets) */
   group: string
-  /** sluice's database, for work outside the batch transaction (the sink opens its own pool) */
-  pg: { url: string, schema: string }
+  /** the worker's pool (search_path: sluice's schema), for work outside the batch transaction */
+  pool: Pool
   /** Kafka bootstrap servers, for the topics the sink produces to */
   brokers: string
   /** the worker's producer (the one dead letters go through) */

@@ -91,6 +91,8 @@ export class ChunkAssembler {
   readonly #open = new Map<string, OpenSnapshot>()
   /** holds of revoked partitions: a batch of theirs still being written must not pass them */
   readonly #revokedHolds = new Map<string, number>()
+  /** finished snapshots whose index row is not written yet: still held (see `indexed`) */
+  readonly #indexing = new Map<string, { partKey: string, firstOffset: number }>()
   readonly #finished = new Recent<Finished>(256)
   readonly #failed = new Recent<string>(1024)
   readonly #parts: PartPool
@@ -108,17 +110,30 @@ export class ChunkAssembler {
     for (const s of this.#open.values()) {
       if (s.partKey === pk && (min === undefined || s.firstOffset < min)) min = s.firstOffset
     }
+    for (const s of this.#indexing.values()) {
+      if (s.partKey === pk && (min === undefined || s.firstOffset < min)) min = s.firstOffset
+    }
     return min
   }
 
-  async handle (c: ChunkItem, tx: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
+  /**
+   * The batch that carries a snapshot's last chunk writes its index row: from then on the
+   * stored offset may pass its first chunk. Until then a finished snapshot holds its
+   * partition like an open one (its chunks are handled ahead of their batches: the batch
+   * before the last chunk's must not store an offset past the first chunk).
+   */
+  indexed (snapshotId: string): void {
+    this.#indexing.delete(snapshotId)
+  }
+
+  async handle (c: ChunkItem, db: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
     const open = this.#open.get(c.snapshotId)
     if (open !== undefined) {
       open.lastChunkAt = Date.now()
       open.busy++
     }
     try {
-      return await this.#handle(c, tx)
+      return await this.#handle(c, db)
     } finally {
       if (open !== undefined) open.busy--
     }
@@ -143,7 +158,7 @@ export class ChunkAssembler {
     return out
   }
 
-  async #handle (c: ChunkItem, tx: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
+  async #handle (c: ChunkItem, db: Pick<PoolClient, 'query'>): Promise<ChunkOutcome> {
     const pk = tpKey(c.origin.topic, c.origin.partition)
     let s = this.#open.get(c.snapshotId)
     if (s !== undefined && s.partKey !== pk) {
@@ -160,7 +175,7 @@ export class ChunkAssembler {
         // a retried batch: the last chunk finishes it again (index, notification), the others were appended
         return c.origin.offset === done.entry.origin.offset ? { type: 'finished', ...done } : { type: 'duplicate' }
       }
-      const indexed = (await indexedOrigins(tx, [c.snapshotId])).get(c.snapshotId)
+      const indexed = (await indexedOrigins(db, [c.snapshotId])).get(c.snapshotId)
       if (indexed !== undefined && indexed.topic === c.origin.topic && indexed.partition === c.origin.partition && c.origin.offset <= indexed.offset) {
         return { type: 'duplicate' } // read again behind another snapshot's hold: it is stored
       }
@@ -212,6 +227,7 @@ export class ChunkAssembler {
         origin: { topic: c.origin.topic, partition: c.origin.partition, offset: c.origin.offset }
       }
       this.#open.delete(s.id)
+      this.#indexing.set(s.id, { partKey: s.partKey, firstOffset: s.firstOffset })
       const done: Finished = { entry, at: new Date().toISOString(), uploadId: s.writer.uploadId as string, cause: first.event }
       this.#finished.set(s.id, done)
       return { type: 'finished', ...done }
@@ -223,6 +239,12 @@ export class ChunkAssembler {
   /** Revoked partitions: their open uploads are dropped and aborted; their holds stay until reassigned. */
   async revoked (tps: readonly TopicPartition[]): Promise<void> {
     const keys = new Set(tps.map((t) => tpKey(t.topic, t.partition)))
+    for (const [id, s] of this.#indexing) {
+      if (!keys.has(s.partKey)) continue
+      const held = this.#revokedHolds.get(s.partKey)
+      if (held === undefined || s.firstOffset < held) this.#revokedHolds.set(s.partKey, s.firstOffset)
+      this.#indexing.delete(id)
+    }
     const dropped: OpenSnapshot[] = []
     for (const s of this.#open.values()) {
       if (!keys.has(s.partKey)) continue
@@ -231,6 +253,13 @@ export class ChunkAssembler {
       dropped.push(s)
     }
     await Promise.all(dropped.map(async (s) => this.#discard(s)))
+  }
+
+  /** A revoked partition's stored offset must not pass this offset (a chunk dropped unhandled). */
+  holdRevoked (tp: TopicPartition, offset: number): void {
+    const pk = tpKey(tp.topic, tp.partition)
+    const held = this.#revokedHolds.get(pk)
+    if (held === undefined || offset < held) this.#revokedHolds.set(pk, offset)
   }
 
   /** Assigned partitions: whatever hold or upload this worker had for them is stale. */
@@ -242,6 +271,7 @@ export class ChunkAssembler {
 
   /** Aborts every open upload (shutdown: the chunks are read again from the held offset). */
   async close (): Promise<void> {
+    this.#indexing.clear()
     await Promise.all([...this.#open.values()].map(async (s) => this.#discard(s)))
   }
 

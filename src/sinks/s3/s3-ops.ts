@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
-import { backoffDelay } from '../../retry.ts'
+import { retry } from '../../retry.ts'
 
 /** An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count). */
 export function createS3Client (c: S3Config): S3Client {
@@ -61,26 +60,35 @@ export class CancelledError extends Error {
 }
 
 /**
- * Runs an S3 request, retrying transient failures with capped, jittered backoff. After
- * maxAttempts the failure becomes SLUICE_ERR_S3_UPLOAD (poison: the snapshot is given up);
- * fatal and rejected requests are thrown at once.
+ * Runs an S3 request through the shared retry helper (src/retry.ts): transient failures are
+ * retried with capped, jittered backoff; after maxAttempts the failure becomes
+ * SLUICE_ERR_S3_UPLOAD (poison: the snapshot is given up); fatal and rejected requests are
+ * thrown at once; `cancelled()` turning true stops it with a CancelledError.
  */
 export async function withS3Retry<T> (doing: string, policy: RetryPolicy, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    if (policy.cancelled?.() === true) throw new CancelledError(doing)
-    try {
-      return await fn()
-    } catch (raw) {
-      const err = classifyS3Error(raw, doing)
-      if (!err.transient) throw err
+  let attempts = 0
+  try {
+    return await retry(async (attempt) => {
+      attempts = attempt
       if (policy.cancelled?.() === true) throw new CancelledError(doing)
-      if (attempt >= policy.maxAttempts) {
-        throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${err.message}; gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}`, { cause: err })
-      }
-      const delay = backoffDelay(attempt, policy.baseMs, policy.maxMs)
-      policy.onRetry?.(doing, err, attempt, delay)
-      await sleep(delay)
+      return await fn()
+    }, {
+      baseMs: policy.baseMs,
+      maxMs: policy.maxMs,
+      maxAttempts: policy.maxAttempts,
+      classify: (raw) => {
+        if (raw instanceof CancelledError) throw raw
+        const err = classifyS3Error(raw, doing)
+        if (err.transient && policy.cancelled?.() === true) throw new CancelledError(doing)
+        return err
+      },
+      onRetry: (err, attempt, delayMs) => policy.onRetry?.(doing, err, attempt, delayMs)
+    })
+  } catch (err) {
+    if (err instanceof SluiceError && err.transient) {
+      throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${err.message}; gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}`, { cause: err })
     }
+    throw err
   }
 }
 

@@ -2,9 +2,7 @@ import { Readable } from 'node:stream'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import pg from 'pg'
-import type { PoolClient } from 'pg'
-import { Counter } from 'prom-client'
+import type { Pool, PoolClient } from 'pg'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
 import { ensureTopics } from '../../kafka/admin.ts'
@@ -12,18 +10,20 @@ import type { ProduceRecord } from '../../kafka/producer.ts'
 import type { TopicPartition } from '../../kafka/types.ts'
 import type { EntityEvent } from '../../model/event.ts'
 import type { Rejected, Sink, SinkBuffer, SinkRuntime, SinkWriteResult } from '../sink.ts'
-import { quoteIdent } from '../../db/quote-ident.ts'
 import { classifyPgError } from '../../db/pg-errors.ts'
 import { ChunkAssembler } from './chunk-assembler.ts'
+import type { ChunkOutcome } from './chunk-assembler.ts'
+import { ChunkQueues } from './chunk-queue.ts'
 import { documentPieces, measureDocument } from './inline-document.ts'
 import type { DocumentStats } from './inline-document.ts'
-import { abortUpload, abortUploadsOf, classifyS3Error, createS3Client, listUploads, withS3Retry } from './s3-ops.ts'
+import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
-import { allUploads, forgetUpload, indexDocument, indexedOrigins, lockIndex, recordUpload, upsertIndex, uploadsOfPartitions } from './snapshot-index.ts'
+import { forgetUpload, indexDocument, indexedOrigins, lockIndex, recordUpload, upsertIndex } from './snapshot-index.ts'
+import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
 import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
-import { parseItem } from './snapshot-items.ts'
-import type { InlineItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
+import { SnapshotBuffer } from './snapshot-buffer.ts'
+import type { ChunkItem, InlineItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
 import { dumpWithRetry } from './state-dump.ts'
 
 export interface S3SnapshotSinkOptions {
@@ -36,8 +36,8 @@ export interface S3SnapshotSinkOptions {
   eventLog: Sink<EntityEvent>
 }
 
-/** recordUpload on the sink's pool, its failures classified as PostgreSQL's (the lane retries them). */
-async function record (o: { pool: pg.Pool }, row: Parameters<typeof recordUpload>[1]): Promise<void> {
+/** recordUpload on the worker's pool, its failures classified as PostgreSQL's (the lane retries them). */
+async function record (o: { pool: Pool }, row: Parameters<typeof recordUpload>[1]): Promise<void> {
   try {
     await recordUpload(o.pool, row)
   } catch (err) {
@@ -45,22 +45,13 @@ async function record (o: { pool: pg.Pool }, row: Parameters<typeof recordUpload
   }
 }
 
-/** Unswept multipart uploads without a snapshot_uploads row younger than this are left alone. */
-const ORPHAN_AGE_MS = 60_000
-
-class SnapshotBuffer implements SinkBuffer<EntityEvent> {
-  readonly items: SnapshotItem[] = []
-  bytes = 0
-  get count (): number { return this.items.length }
-  add (e: EntityEvent, origin: SnapshotItem['origin']): void {
-    this.items.push(parseItem(e, origin)) // a bad snapshot event throws poison here: dead-lettered at once
-    this.bytes += origin.size
-  }
-}
-
-/** One write's results, gathered as its items are handled. */
-interface WriteState {
-  client: PoolClient
+/**
+ * What `prepare` made of a batch (S3 work done, outside the transaction), for `write` (the
+ * rows, inside it).
+ */
+interface Prepared {
+  /** the buffers it was made from: a retried batch regroups the same buffers */
+  buffers: ReadonlyArray<SinkBuffer<EntityEvent>>
   indexed: Array<{ entry: IndexEntry, at: string, cause: EntityEvent }>
   /** snapshot_uploads rows to remove with the index rows */
   forget: Array<{ snapshotId: string, uploadId: string }>
@@ -69,14 +60,17 @@ interface WriteState {
   events: ProduceRecord[]
 }
 
+type Buffer_ = SnapshotBuffer<Prepared>
+
 interface Open {
   rt: SinkRuntime
   s3: S3Client
-  pool: pg.Pool
+  /** the worker's pool, for work outside the batch transaction */
+  pool: Pool
   assembler: ChunkAssembler
+  /** per partition: its chunks handled as they are consumed */
+  queues: ChunkQueues
   retry: RetryPolicy
-  snapshots: Counter<'kind' | 'outcome'>
-  bytes: Counter<'kind'>
   lastSweep: number
   /** gives up chunked snapshots whose chunks stopped coming */
   expiry: NodeJS.Timeout
@@ -117,16 +111,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const c = this.#o.s3
     await ensureTopics(rt.brokers, [{ name: this.#o.topic, partitions: 1 }])
     const s3 = createS3Client(c)
-    const pool = new pg.Pool({ connectionString: rt.pg.url, max: 3, options: `-c search_path=${quoteIdent(rt.pg.schema)}`, application_name: 'sluice:s3-snapshots' })
-    pool.on('error', () => {}) // idle connections: logged by their own listener below
-    // a checked-out connection the server ends between two queries (a restart) emits 'error'
-    // too: unheard, it would crash the worker; its next query fails (transient) instead
-    pool.on('connect', (client) => { client.on('error', (err) => rt.logger.warn({ err }, 'snapshot sink: PostgreSQL connection failed')) })
-    const registry = rt.metrics.registry
-    const snapshots = (registry.getSingleMetric('sluice_snapshots_total') as Counter<'kind' | 'outcome'> | undefined) ??
-      new Counter({ name: 'sluice_snapshots_total', help: 'Snapshots stored in S3 (outcome uploaded) or given up (failed)', labelNames: ['kind', 'outcome'], registers: [registry] })
-    const bytes = (registry.getSingleMetric('sluice_snapshot_bytes_total') as Counter<'kind'> | undefined) ??
-      new Counter({ name: 'sluice_snapshot_bytes_total', help: 'Bytes of snapshot objects stored in S3', labelNames: ['kind'], registers: [registry] })
+    const pool = rt.pool
     const retry: RetryPolicy = {
       maxAttempts: c.maxAttempts,
       ...this.#o.retry,
@@ -136,9 +121,11 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       }
     }
     const assembler = new ChunkAssembler({ s3, bucket: c.bucket, keyOf: (id) => this.keyOf(id, 'chunked'), pool, partBytes: c.partBytes, queueSize: c.queueSize, retry, logger: rt.logger, chunkTimeoutMs: c.chunkTimeoutMs })
-    const expiry = setInterval(() => { this.#expire().catch(() => {}) }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
+    const expiry = setInterval(() => {
+      this.#expire().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: giving up stalled chunked snapshots failed (tried again)'))
+    }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
     expiry.unref()
-    this.#open = { rt, s3, pool, assembler, retry, snapshots, bytes, lastSweep: 0, expiry, lastDump: null }
+    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, lastDump: null }
     await this.#sweep().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed'))
     rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic }, 'S3 snapshot sink ready')
   }
@@ -148,13 +135,14 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     if (o === null) return
     this.#open = null
     clearInterval(o.expiry)
+    await o.queues.stop()
     await o.assembler.close()
-    await o.pool.end().catch(() => {})
     o.s3.destroy()
   }
 
-  createBuffer (): SnapshotBuffer {
-    return new SnapshotBuffer()
+  createBuffer (): Buffer_ {
+    const o = this.#open
+    return new SnapshotBuffer<Prepared>(o === null ? null : (c) => { o.queues.of(c.origin).push(c) })
   }
 
   heldOffset (topic: string, partition: number): number | undefined {
@@ -162,62 +150,82 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   }
 
   async revoked (tps: TopicPartition[]): Promise<void> {
-    await this.#open?.assembler.revoked(tps)
+    const o = this.#open
+    if (o === null) return
+    const unhandled = await o.queues.stop(tps)
+    await o.assembler.revoked(tps)
+    for (const [tp, offset] of unhandled) o.assembler.holdRevoked(tp, offset)
   }
 
   /** The previous owner's unfinished uploads of these partitions are aborted: their chunks come again. */
   async assigned (tps: TopicPartition[]): Promise<void> {
     const o = this.#open
     if (o === null) return
+    await o.queues.stop(tps)
     await o.assembler.assigned(tps)
-    for (const row of await uploadsOfPartitions(o.pool, tps)) {
-      try {
-        const n = await abortUploadsOf(o.s3, this.#o.s3.bucket, row.key)
-        await forgetUpload(o.pool, row.snapshotId, row.uploadId)
-        o.rt.logger.info({ snapshotId: row.snapshotId, key: row.key, aborted: n }, 'aborted an abandoned snapshot upload')
-      } catch (err) {
-        o.rt.logger.warn({ snapshotId: row.snapshotId, key: row.key, err: errorMessage(err) }, 'could not abort an abandoned snapshot upload now (retried when its chunks come again)')
-      }
+    await abortAbandoned(this.#recovery(o), tps)
+    if (Date.now() - o.lastSweep > 5 * 60_000) {
+      await this.#sweep().catch((err) => o.rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed (tried again later)'))
     }
-    if (Date.now() - o.lastSweep > 5 * 60_000) await this.#sweep().catch(() => {})
+  }
+
+  /** The batch's S3 work, before its transaction opens: uploads, chunks (handled ahead), state dumps. */
+  async prepare (buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<void> {
+    const p = await this.#prepare(this.#need(), buffers)
+    for (const b of buffers as readonly Buffer_[]) b.prepared = p
   }
 
   async write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<SinkWriteResult> {
-    const o = this.#open
-    if (o === null) throw new SluiceError('SLUICE_ERR_PIPELINE', `sink ${this.name} was not opened`)
-    const w: WriteState = { client, indexed: [], forget: [], logged: [], rejected: [], events: [] }
+    const o = this.#need()
+    const bs = buffers as readonly Buffer_[]
+    let p = bs[0]?.prepared ?? null
+    // unprepared (a caller without the hook): the S3 work happens here, inside the transaction
+    if (p === null || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p)) p = await this.#prepare(o, buffers)
+    for (const b of bs) b.prepared = null
+    if (p.indexed.length > 0) {
+      await lockIndex(client)
+      await upsertIndex(client, p.indexed.map((i) => i.entry))
+      for (const f of p.forget) await forgetUpload(client, f.snapshotId, f.uploadId)
+      await this.#putIndexDocument(o, await indexDocument(client))
+      for (const i of p.indexed) p.events.push(uploadedEvent(this.#o.topic, this.#o.s3.bucket, i.entry, i.at, { event: i.cause }))
+      // the index row commits with this batch's offsets: the finished snapshot's hold can go
+      for (const i of p.indexed) if (i.entry.kind === 'chunked') o.assembler.indexed(i.entry.snapshotId)
+    }
+    if (p.events.length > 0) await o.rt.producer.produceBatch(p.events)
+    for (const i of p.indexed) {
+      o.rt.metrics.snapshots.inc({ kind: i.entry.kind, outcome: 'uploaded' })
+      o.rt.metrics.snapshotBytes.inc({ kind: i.entry.kind }, i.entry.size)
+    }
+    const log = this.#o.eventLog.createBuffer()
+    for (const l of p.logged) log.add(l.event, l.origin)
+    const r = log.count > 0 ? await this.#o.eventLog.write(client, [log]) : { stored: 0, duplicates: 0, rejected: [] }
+    return { ...r, rejected: [...p.rejected, ...r.rejected] }
+  }
+
+  #need (): Open {
+    if (this.#open === null) throw new SluiceError('SLUICE_ERR_PIPELINE', `sink ${this.name} was not opened`)
+    return this.#open
+  }
+
+  async #prepare (o: Open, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<Prepared> {
+    const p: Prepared = { buffers, indexed: [], forget: [], logged: [], rejected: [], events: [] }
     const triggers: TriggerItem[] = []
-    for (const b of buffers as ReadonlyArray<SnapshotBuffer>) {
+    for (const b of buffers as readonly Buffer_[]) {
       for (const item of b.items) {
-        if (item.kind === 'log') w.logged.push(item)
-        else if (item.kind === 'inline') await this.#inline(o, item, w)
+        if (item.kind === 'log') p.logged.push(item)
+        else if (item.kind === 'inline') await this.#inline(o, item, p)
         else if (item.kind === 'trigger') triggers.push(item)
-        else await this.#chunk(o, item, w)
+        else this.#chunk(o, item, await o.queues.of(item.origin).outcomeOf(item), p)
       }
     }
     // every trigger of the batch is answered by one dump, made after all of them were read
-    if (triggers.length > 0) await this.#triggers(o, triggers, w)
-    if (w.indexed.length > 0) {
-      await lockIndex(client)
-      await upsertIndex(client, w.indexed.map((i) => i.entry))
-      for (const f of w.forget) await forgetUpload(client, f.snapshotId, f.uploadId)
-      await this.#putIndexDocument(o, await indexDocument(client))
-      for (const i of w.indexed) w.events.push(uploadedEvent(this.#o.topic, this.#o.s3.bucket, i.entry, i.at, { event: i.cause }))
-    }
-    if (w.events.length > 0) await o.rt.producer.produceBatch(w.events)
-    for (const i of w.indexed) {
-      o.snapshots.inc({ kind: i.entry.kind, outcome: 'uploaded' })
-      o.bytes.inc({ kind: i.entry.kind }, i.entry.size)
-    }
-    const log = this.#o.eventLog.createBuffer()
-    for (const l of w.logged) log.add(l.event, l.origin)
-    const r = log.count > 0 ? await this.#o.eventLog.write(client, [log]) : { stored: 0, duplicates: 0, rejected: [] }
-    return { ...r, rejected: [...w.rejected, ...r.rejected] }
+    if (triggers.length > 0) await this.#triggers(o, triggers, p)
+    return p
   }
 
   // ---- the three kinds of snapshot
 
-  async #inline (o: Open, item: InlineItem, w: WriteState): Promise<void> {
+  async #inline (o: Open, item: InlineItem, w: Prepared): Promise<void> {
     const s = item.snapshot
     const key = this.keyOf(s.snapshotId, 'inline')
     const c = this.#o.s3
@@ -272,14 +280,13 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  async #chunk (o: Open, item: Extract<SnapshotItem, { kind: 'chunk' }>, w: WriteState): Promise<void> {
-    const r = await o.assembler.handle(item, w.client)
+  #chunk (o: Open, item: ChunkItem, r: ChunkOutcome, w: Prepared): void {
     switch (r.type) {
       case 'cancelled': return // its partition was revoked: the new owner reads it again
       case 'rejected':
         w.rejected.push({ origin: item.origin, error: r.error })
         if (r.failed !== null) {
-          o.snapshots.inc({ kind: 'chunked', outcome: 'failed' })
+          o.rt.metrics.snapshots.inc({ kind: 'chunked', outcome: 'failed' })
           w.events.push(failedEvent(this.#o.topic, r.failed.snapshotId, 'chunked', r.failed.key, r.error, new Date().toISOString(), { event: r.failed.cause }))
         }
         return
@@ -293,8 +300,13 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  async #triggers (o: Open, items: TriggerItem[], w: WriteState): Promise<void> {
-    const indexed = await indexedOrigins(w.client, items.map((t) => t.snapshotId))
+  async #triggers (o: Open, items: TriggerItem[], w: Prepared): Promise<void> {
+    let indexed: Awaited<ReturnType<typeof indexedOrigins>>
+    try {
+      indexed = await indexedOrigins(o.pool, items.map((t) => t.snapshotId))
+    } catch (err) {
+      throw classifyPgError(err, 'reading the snapshot index')
+    }
     const todo: TriggerItem[] = []
     for (const t of items) {
       const done = indexed.get(t.snapshotId)
@@ -357,11 +369,11 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   }
 
   /** A snapshot given up: its event dead-lettered, SNAPSHOT_FAILED produced. Fatal and non-S3 errors go up. */
-  #fail (o: Open, w: WriteState, item: SnapshotItem, snapshotId: string, kind: SnapshotKind, key: string, raw: unknown): void {
+  #fail (o: Open, w: Prepared, item: SnapshotItem, snapshotId: string, kind: SnapshotKind, key: string, raw: unknown): void {
     const err = raw instanceof SluiceError ? raw : classifyS3Error(raw, `snapshot ${snapshotId}`)
     if (!err.poison) throw err
     o.rt.logger.error({ snapshotId, kind, key, code: err.code, err: err.message }, 'snapshot failed')
-    o.snapshots.inc({ kind, outcome: 'failed' })
+    o.rt.metrics.snapshots.inc({ kind, outcome: 'failed' })
     w.rejected.push({ origin: item.origin, error: err })
     w.events.push(failedEvent(this.#o.topic, snapshotId, kind, key, err, new Date().toISOString(), { event: item.event }))
   }
@@ -373,7 +385,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     } catch (err) {
       o.rt.logger.warn({ key, err: errorMessage(err) }, 'could not abort the uploads of a failed snapshot now (swept later)')
     }
-    await forgetUpload(o.pool, snapshotId).catch(() => {})
+    await forgetUpload(o.pool, snapshotId).catch((err) => o.rt.logger.warn({ snapshotId, err: errorMessage(err) }, 'could not forget a failed snapshot\'s upload row now (its partition\'s next owner does)'))
   }
 
   /** metadata/snapshot_index.json; best effort (the snapshots table is the index of record). */
@@ -394,7 +406,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const gone = await o.assembler.expire()
     if (gone.length === 0) return
     const at = new Date().toISOString()
-    o.snapshots.inc({ kind: 'chunked', outcome: 'failed' }, gone.length)
+    o.rt.metrics.snapshots.inc({ kind: 'chunked', outcome: 'failed' }, gone.length)
     try {
       await o.rt.producer.produceBatch(gone.map((g) => failedEvent(this.#o.topic, g.snapshotId, 'chunked', g.key, g.error, at, { event: g.cause })))
     } catch (err) {
@@ -407,12 +419,10 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const o = this.#open
     if (o === null) return
     o.lastSweep = Date.now()
-    const c = this.#o.s3
-    const known = new Set((await allUploads(o.pool)).map((r) => r.key))
-    for (const u of await listUploads(o.s3, c.bucket, `${c.prefix}snapshots/`)) {
-      if (known.has(u.key) || (u.initiated !== undefined && Date.now() - u.initiated.getTime() < ORPHAN_AGE_MS)) continue
-      await abortUpload(o.s3, c.bucket, u.key, u.uploadId)
-      o.rt.logger.info({ key: u.key, uploadId: u.uploadId }, 'aborted an orphan multipart upload')
-    }
+    await sweepOrphans(this.#recovery(o), `${this.#o.s3.prefix}snapshots/`)
+  }
+
+  #recovery (o: Open): Parameters<typeof sweepOrphans>[0] {
+    return { s3: o.s3, pool: o.pool, bucket: this.#o.s3.bucket, logger: o.rt.logger }
   }
 }

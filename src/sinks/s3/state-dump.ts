@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { PassThrough, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { createGzip } from 'node:zlib'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
@@ -10,7 +9,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import type { TopicPartitionOffset } from '../../kafka/types.ts'
 import { classifyPgError } from '../../db/pg-errors.ts'
 import { SluiceError } from '../../errors.ts'
-import { backoffDelay } from '../../retry.ts'
+import { retry } from '../../retry.ts'
 import { abortUploadsOf, classifyS3Error, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 
@@ -142,21 +141,32 @@ export async function dumpEntityState (o: StateDumpOptions): Promise<StateDump> 
 
 /**
  * dumpEntityState, again from scratch (the key's earlier uploads aborted first) on a
- * transient S3 failure, up to retry.maxAttempts; then SLUICE_ERR_S3_UPLOAD. PostgreSQL's
- * failures go up at once (the lane retries the batch).
+ * transient S3 failure, up to retry.maxAttempts (the shared retry helper); then
+ * SLUICE_ERR_S3_UPLOAD. PostgreSQL's failures go up at once (the lane retries the batch).
  */
-export async function dumpWithRetry (o: StateDumpOptions, retry: RetryPolicy): Promise<StateDump> {
-  for (let attempt = 1; ; attempt++) {
-    await withS3Retry(`aborting earlier uploads of ${o.key}`, retry, async () => abortUploadsOf(o.s3, o.bucket, o.key))
-    try {
+export async function dumpWithRetry (o: StateDumpOptions, policy: RetryPolicy): Promise<StateDump> {
+  const doing = `dumping state to ${o.key}`
+  let attempts = 0
+  try {
+    return await retry(async (attempt) => {
+      attempts = attempt
+      await withS3Retry(`aborting earlier uploads of ${o.key}`, policy, async () => abortUploadsOf(o.s3, o.bucket, o.key))
       return await dumpEntityState(o)
-    } catch (err) {
-      const e = err as SluiceError
-      if (e.code !== 'SLUICE_ERR_S3_UNAVAILABLE') throw err
-      if (attempt >= retry.maxAttempts) throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${e.message}; gave up after ${attempt} attempts`, { cause: e })
-      const delay = backoffDelay(attempt, retry.baseMs, retry.maxMs)
-      retry.onRetry?.(`dumping state to ${o.key}`, e, attempt, delay)
-      await sleep(delay)
+    }, {
+      baseMs: policy.baseMs,
+      maxMs: policy.maxMs,
+      maxAttempts: policy.maxAttempts,
+      // only S3 being unavailable is retried here; anything else is the caller's to handle
+      classify: (err) => {
+        if (err instanceof SluiceError && err.code === 'SLUICE_ERR_S3_UNAVAILABLE') return err
+        throw err
+      },
+      onRetry: (err, attempt, delayMs) => policy.onRetry?.(doing, err, attempt, delayMs)
+    })
+  } catch (err) {
+    if (err instanceof SluiceError && err.code === 'SLUICE_ERR_S3_UNAVAILABLE') {
+      throw new SluiceError('SLUICE_ERR_S3_UPLOAD', `${err.message}; gave up after ${attempts} attempts`, { cause: err })
     }
+    throw err
   }
 }

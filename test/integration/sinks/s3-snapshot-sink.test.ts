@@ -77,7 +77,7 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
   const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('s3sink-test') })
   await producer.connect()
   const sink = new S3SnapshotSink({ s3: s3Config(prefix, over), topic, retry: { baseMs: 20, maxMs: 200 }, eventLog: new TimescaleEventSink() })
-  await sink.open({ group: 'g1', pg: { url: pgUrl, schema }, brokers, producer, metrics: new SluiceMetrics(), logger: pino({ level: 'silent' }) })
+  await sink.open({ group: 'g1', pool, brokers, producer, metrics: new SluiceMetrics(), logger: pino({ level: 'silent' }) })
   const s3 = s3Client(over.endpoint ?? undefined)
   t.teardown(async () => {
     await sink.close()
@@ -96,8 +96,11 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
     })
     return async () => commit(buffer)
   }
-  const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> =>
-    inTransaction(pool, async (client) => sink.write(client, [buffer]))
+  // like a lane: the S3 work before the transaction, the rows in it
+  const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> => {
+    await sink.prepare([buffer])
+    return inTransaction(pool, async (client) => sink.write(client, [buffer]))
+  }
   const write = async (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): Promise<SinkWriteResult> => take(events, firstOffset, partition)()
   return { sink, pool, prefix, topic, s3, write, take }
 }

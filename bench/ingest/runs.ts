@@ -1,0 +1,179 @@
+// One timed run of one variant of the ingest benchmark: psql \copy of a prepared file, or a
+// consumer (sluice with either source, or Bento) started on the pre-produced topic and
+// followed until every partition is durable.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
+import pg from 'pg'
+import { EVENT_COLUMNS } from '../../src/sinks/timescale/copy-encoder.ts'
+import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
+import { ProcessSampler, childCount, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
+import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
+import type { Positions, Progress } from './progress.ts'
+import type { Variant } from './variants.ts'
+
+export interface BenchContext {
+  brokers: string
+  pgUrl: string
+  pool: pg.Pool
+  /** PostgreSQL's postmaster: its process tree's CPU is the database's */
+  postmaster: number
+  partitions: number
+  /** the Bento binary (scripts/bento.sh), or null when no variant needs it */
+  bento: string | null
+  tag: string
+  logDir: string
+}
+
+export interface RunResult {
+  label: string
+  events: number
+  /** from process start to the last partition durable */
+  seconds: number
+  /** from process start to the first durable offset (null for psql) */
+  startup: number | null
+  workerCpu: number
+  pgCpu: number
+  peakRssMiB: number
+  /** seconds from process start to the first and the last partition done (null for psql) */
+  firstPartition: number | null
+  lastPartition: number | null
+  progress: Progress | null
+}
+
+export async function freshSchema (ctx: BenchContext, schema: string): Promise<void> {
+  const client = await ctx.pool.connect()
+  try {
+    await runMigrations({ query: async (s, p) => client.query(s, p), exec: async (s) => client.query(s) }, schema, 'sql')
+  } finally { client.release() }
+}
+
+export async function dropSchema (ctx: BenchContext, schema: string): Promise<void> {
+  await ctx.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+}
+
+/** `psql \copy` of a prepared COPY file into a fresh schema: the physical limit of one COPY backend. */
+export async function runPsql (ctx: BenchContext, label: string, file: string, events: number, schema: string): Promise<RunResult> {
+  await freshSchema(ctx, schema)
+  const children = childCount(ctx.postmaster)
+  const pg0 = treeCpuSeconds(ctx.postmaster)
+  const started = performance.now()
+  const psql = spawn('psql', [ctx.pgUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`, '-c',
+    `\\copy entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM '${file}'`],
+  { stdio: ['ignore', 'inherit', 'inherit'] })
+  const sampler = new ProcessSampler(psql.pid as number, 20)
+  const [code] = await once(psql, 'exit')
+  const seconds = (performance.now() - started) / 1000
+  sampler.stop()
+  const pgCpu = await settledTreeCpuSeconds(ctx.postmaster, children) - pg0
+  if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
+  const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
+  if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
+}
+
+export interface ConsumerRun {
+  topic: string
+  ends: Positions
+  schema: string
+  group: string
+  /**
+   * The latency run: `ends` holds one warm-up message per partition; once the consumer stored
+   * them (it is up and assigned) `during` produces `more` events at a steady rate, and the run
+   * ends when all of them are durable.
+   */
+  during?: { produce: () => Promise<void>, more: number }
+}
+
+/** A consumer (sluice or Bento) over the topic into a fresh schema, followed until every partition is durable. */
+export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun): Promise<RunResult> {
+  await freshSchema(ctx, r.schema)
+  const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
+  const pg0 = treeCpuSeconds(ctx.postmaster)
+  const started = performance.now()
+  const child = v.kind === 'bento' ? startBento(ctx, v, r) : startSluice(ctx, v, r)
+  child.stdout?.pipe(log, { end: false })
+  child.stderr?.pipe(log, { end: false })
+  const exited = once(child, 'exit')
+  const sampler = new ProcessSampler(child.pid as number)
+  const kafka = v.kind === 'bento' ? groupOffsets(ctx.brokers, r.group, r.topic, ctx.partitions) : null
+  const read = kafka?.read ?? sluiceOffsets(ctx.pool, r.schema, r.group, r.topic)
+  const alive = (): void => {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${v.label} exited (${child.exitCode ?? child.signalCode}); see ${ctx.logDir}/bench-${v.label}.log`)
+  }
+  let progress: Progress
+  let pgCpu: number
+  try {
+    const every = kafka === null ? 20 : 50
+    if (r.during === undefined) {
+      progress = await follow(read, r.ends, alive, every)
+    } else {
+      // up and assigned first: the latency run measures the steady state, not the start-up
+      await follow(read, r.ends, alive, every)
+      const warm = [...r.ends.values()].reduce((a, b) => a + b, 0)
+      const open = new Map([...r.ends.keys()].map((p) => [p, Number.MAX_SAFE_INTEGER]))
+      const producing = r.during.produce()
+      progress = await follow(read, open, alive, every, warm + r.during.more)
+      await producing
+    }
+    sampler.stop()
+    pgCpu = treeCpuSeconds(ctx.postmaster) - pg0
+  } finally {
+    await kafka?.close()
+    child.kill('SIGTERM')
+    await exited
+  }
+  const at = (t: number): number => (t - started) / 1000
+  const finishes = [...progress.finishedAt.values()]
+  const events = [...r.ends.values()].reduce((a, b) => a + b, 0) + (r.during?.more ?? 0)
+  return {
+    label: v.label,
+    events,
+    seconds: at(progress.doneAt),
+    startup: at(progress.firstAt),
+    workerCpu: sampler.cpu,
+    pgCpu,
+    peakRssMiB: sampler.rss,
+    firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
+    lastPartition: finishes.length === 0 ? null : at(Math.max(...finishes)),
+    progress
+  }
+}
+
+function startSluice (ctx: BenchContext, v: Variant, r: ConsumerRun): ChildProcess {
+  return spawn('bin/sluice', [], {
+    env: {
+      ...process.env,
+      SLUICE_NODE: process.execPath,
+      SLUICE_TOPICS: r.topic,
+      SLUICE_PG_SCHEMA: r.schema,
+      SLUICE_KAFKA_GROUP: r.group,
+      SLUICE_KAFKA_SOURCE: v.kind,
+      SLUICE_HTTP_PORT: '0',
+      SLUICE_LOG_LEVEL: 'warn',
+      SLUICE_S3_PREFIX: `bench/${ctx.tag}/`,
+      SLUICE_SNAPSHOTS_TOPIC: `${r.topic}.snapshots`,
+      ...v.env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+}
+
+function startBento (ctx: BenchContext, v: Variant, r: ConsumerRun): ChildProcess {
+  if (ctx.bento === null) throw new Error('no Bento binary (scripts/bento.sh)')
+  const dsn = new URL(ctx.pgUrl)
+  dsn.searchParams.set('sslmode', 'disable')
+  dsn.searchParams.set('search_path', r.schema)
+  return spawn(ctx.bento, ['-c', 'bench/bento/ingest.yaml'], {
+    env: {
+      ...process.env,
+      SLUICE_BENCH_BROKERS: ctx.brokers,
+      SLUICE_BENCH_TOPIC: r.topic,
+      SLUICE_BENCH_GROUP: r.group,
+      SLUICE_BENCH_DSN: dsn.toString(),
+      ...v.env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+}

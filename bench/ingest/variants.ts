@@ -1,0 +1,38 @@
+// What the ingest benchmark runs, from SLUICE_BENCH_VARIANTS: one entry per `;`, each
+// `[label=]kind [NAME=value ...]`, kind one of psql, bento, rdkafka, platformatic; the
+// NAME=value pairs are extra environment for that worker (e.g. a sluice setting).
+//   SLUICE_BENCH_VARIANTS='psql; rdkafka; platformatic; bento'                     (default)
+//   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; bento'
+
+export type VariantKind = 'psql' | 'bento' | 'rdkafka' | 'platformatic'
+
+export interface Variant {
+  label: string
+  kind: VariantKind
+  env: Record<string, string>
+}
+
+const KINDS = new Set<string>(['psql', 'bento', 'rdkafka', 'platformatic'])
+export const DEFAULT_VARIANTS = 'psql; rdkafka; platformatic; bento'
+
+export function parseVariants (spec: string): Variant[] {
+  const out: Variant[] = []
+  for (const entry of spec.split(';').map((e) => e.trim()).filter((e) => e !== '')) {
+    const [head = '', ...rest] = entry.split(/\s+/)
+    const eq = head.indexOf('=')
+    const label = eq === -1 ? head : head.slice(0, eq)
+    const kind = eq === -1 ? head : head.slice(eq + 1)
+    if (!KINDS.has(kind)) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": kind must be one of ${[...KINDS].join(', ')}`)
+    if (kind === 'psql' && rest.length > 0) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": psql takes no settings`)
+    const env: Record<string, string> = {}
+    for (const kv of rest) {
+      const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(kv)
+      if (m === null) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": "${kv}" is not NAME=value`)
+      env[m[1] as string] = m[2] as string
+    }
+    if (out.some((v) => v.label === label)) throw new Error(`SLUICE_BENCH_VARIANTS: label "${label}" appears twice (name it: label=kind ...)`)
+    out.push({ label, kind: kind as VariantKind, env })
+  }
+  if (out.length === 0) throw new Error('SLUICE_BENCH_VARIANTS is empty')
+  return out
+}
