@@ -3,11 +3,15 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin.ts'
+import { eventRoutes } from './api/events.ts'
+import { eventStreamRoutes } from './api/events-stream.ts'
 import { entityRoutes } from './api/entities.ts'
 import { snapshotRoutes } from './api/snapshots.ts'
-import type { S3Config } from './config/config.ts'
+import type { IngestConfig, S3Config, StreamConfig } from './config/config.ts'
 import { healthRoutes } from './api/health.ts'
 import { metricsRoutes } from './api/metrics.ts'
+import { IngestProducer } from './ingest/event-producer.ts'
+import { EventStreamHub } from './ingest/event-stream.ts'
 import { ensureTopics } from './kafka/admin.ts'
 import { RdkafkaProducer } from './kafka/producer.ts'
 import type { Source } from './kafka/types.ts'
@@ -39,6 +43,10 @@ export interface AppOptions {
   flushConcurrency: number
   /** S3 of the snapshots, for the snapshot API and restores (null: not configured) */
   s3?: S3Config | null
+  /** POST /events: its topic must be one of `pipelines` (null: no endpoint) */
+  ingest?: IngestConfig | null
+  /** GET /events/stream (null: no endpoint) */
+  stream?: StreamConfig | null
 }
 
 export interface App {
@@ -69,6 +77,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     client.on('error', (err) => o.logger.warn({ err }, 'PostgreSQL connection failed'))
   })
   let producer: RdkafkaProducer | null = null
+  let ingestProducer: IngestProducer | null = null
   const opened: Array<Sink<unknown>> = [] // sinks whose open() ran: closed on the way out
   const closeSinks = async (): Promise<void> => {
     for (const s of opened.splice(0)) await s.close?.().catch((err) => o.logger.warn({ err, sink: s.name }, 'closing a sink'))
@@ -120,7 +129,21 @@ export async function buildApp (o: AppOptions): Promise<App> {
     http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })
     await http.register(snapshotRoutes, { pool, schema: o.pgSchema, objects: snapshotObjects })
 
+    const ingestPipeline = o.ingest == null ? undefined : o.pipelines.get(o.ingest.topic)
+    if (o.ingest != null && ingestPipeline !== undefined) {
+      ingestProducer = new IngestProducer({ brokers: o.brokers, clientId: `${o.clientId}-ingest`, topic: o.ingest.topic, maxQueued: o.ingest.maxQueued, ackTimeoutMs: o.ingest.ackTimeoutMs, logger: o.logger.child({ component: 'ingest' }) })
+      await ingestProducer.connect()
+      await http.register(eventRoutes, { topic: o.ingest.topic, pipeline: ingestPipeline, producer: ingestProducer, maxEvents: o.ingest.maxEvents, maxBodyBytes: o.ingest.maxBodyBytes, registry: metrics.registry })
+    }
+    const hub = o.stream == null ? null : new EventStreamHub({ pool, pgUrl: o.pgUrl, schema: o.pgSchema, group: o.group, ...o.stream, logger: o.logger.child({ component: 'stream' }), registry: metrics.registry })
+    if (hub !== null) {
+      // streams end before the server closes (it waits for open connections)
+      http.addHook('preClose', async () => { await hub.close() })
+      await http.register(eventStreamRoutes, { hub })
+    }
+
     const dlqProducer = producer
+    const ingestOut = ingestProducer
     return {
       http,
       runner,
@@ -128,6 +151,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
       metrics,
       migrations,
       async close (graceMs: number): Promise<boolean> {
+        await ingestOut?.close()
         const clean = await runner.stop(graceMs)
         await http.close()
         await closeSinks()
@@ -138,6 +162,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     }
   } catch (err) {
     await closeSinks()
+    await ingestProducer?.close().catch(() => {})
     await producer?.close().catch(() => {})
     await pool.end().catch(() => {})
     throw err

@@ -69,7 +69,9 @@ async function start (): Promise<void> {
         inflight: config.inflight,
         retry: config.retry,
         flushConcurrency: config.flushConcurrency,
-        s3: config.s3
+        s3: config.s3,
+        ingest: config.ingest,
+        stream: config.stream
       })
       break
     } catch (err) {
