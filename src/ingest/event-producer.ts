@@ -35,6 +35,8 @@ export class IngestUnavailable extends SluiceError {
 interface Pending {
   out: Delivery[]
   remaining: number
+  /** false once the request was answered (its deadline passed) */
+  open: boolean
   done: () => void
 }
 
@@ -46,7 +48,8 @@ const PROBE_MS = 1000
  * and offset), and admission control so that a request is refused whole (503) rather than
  * queued without bound: when more than `maxQueued` events wait for acknowledgement, or while
  * the brokers are known to be down (librdkafka reported all brokers down, cleared by a
- * metadata probe once a second or by the next acknowledgement).
+ * metadata probe once a second or by the next acknowledgement), or a request's events were
+ * not acknowledged within `ackTimeoutMs`.
  */
 export class IngestProducer {
   readonly #o: IngestProducerOptions
@@ -75,7 +78,8 @@ export class IngestProducer {
     } as unknown as ProducerGlobalConfig)
     this.#producer.on('delivery-report', (err, report) => this.#delivered(err, report))
     this.#producer.on('event.error', (err: LibrdKafkaError) => {
-      if (err.code === ALL_BROKERS_DOWN) this.#markDown(`all brokers down: ${err.message}`)
+      // node-rdkafka reports client errors with code -1: the message says which
+      if (err.code === ALL_BROKERS_DOWN || /all broker/i.test(err.message)) this.#markDown(`all brokers down: ${err.message}`)
       else opts.logger.warn({ code: err.code, err: err.message }, 'ingest producer error')
     })
   }
@@ -109,7 +113,7 @@ export class IngestProducer {
     }
     const out: Delivery[] = new Array(items.length)
     let pending!: Pending
-    const settled = new Promise<void>((resolve) => { pending = { out, remaining: items.length, done: resolve } })
+    const settled = new Promise<void>((resolve) => { pending = { out, remaining: items.length, open: true, done: resolve } })
     for (let i = 0; i < items.length; i++) {
       const it = items[i] as ProduceItem
       try {
@@ -120,7 +124,19 @@ export class IngestProducer {
         if (--pending.remaining === 0) pending.done()
       }
     }
+    // librdkafka does not time out messages of a partition whose broker is down (2.12): the
+    // request's own deadline answers. Its events may still be delivered when the broker is
+    // back; the client's retry then makes a second copy, which the sink drops by event id.
+    const deadline = setTimeout(() => {
+      pending.open = false
+      for (let i = 0; i < out.length; i++) {
+        out[i] ??= { error: new SluiceError('SLUICE_ERR_INGEST_UNAVAILABLE', `not acknowledged by Kafka within ${this.#o.ackTimeoutMs} ms (SLUICE_INGEST_ACK_TIMEOUT_MS)`) }
+      }
+      this.#markDown(`no acknowledgement within ${this.#o.ackTimeoutMs} ms`)
+      pending.done()
+    }, this.#o.ackTimeoutMs)
     await settled
+    clearTimeout(deadline)
     return out
   }
 
@@ -138,6 +154,10 @@ export class IngestProducer {
     this.#queued--
     const o = report.opaque as { pending: Pending, index: number } | undefined
     if (o === undefined) return
+    if (!o.pending.open) {
+      if (!err) this.#markUp()
+      return
+    }
     if (err) {
       o.pending.out[o.index] = { error: new SluiceError('SLUICE_ERR_INGEST_UNAVAILABLE', `not acknowledged by Kafka: ${err.message}`, { cause: err }) }
       this.#markDown(`delivery failed: ${err.message}`)
