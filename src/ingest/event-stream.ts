@@ -177,13 +177,17 @@ class StreamClient {
     this.#heartbeat = null
   }
 
-  /** Ends the stream with a final `close` event saying why; the socket goes after a grace second. */
+  /**
+   * Ends the stream with a final `close` event saying why, after what is already buffered (no
+   * more is added). A client that does not read that within `slowClientMs` more loses the
+   * connection without it.
+   */
   drop (reason: string, message: string): void {
     if (this.#stopped) return
     this.stop()
     this.#hub.dropped.inc({ reason })
     this.#res.end(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`)
-    setTimeout(() => this.#res.destroy(), 1000).unref()
+    setTimeout(() => this.#res.destroy(), this.#hub.o.slowClientMs).unref()
   }
 
   async #run (): Promise<void> {
