@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { test } from 'tap'
 import { fixture, startWorker, uniqueName } from '../helpers/worker-harness.ts'
@@ -46,6 +46,7 @@ test('the shim fails a script that no longer matches the k6 API it knows', { tim
   const bad = (name: string, body: string): string => {
     const file = `.sluice/${uniqueName(name)}.js`
     writeFileSync(file, body)
+    t.teardown(() => rmSync(file, { force: true }))
     return file
   }
   const unknownMetric = bad('k6-metric', "import http from 'k6/http'\nexport const options = { thresholds: { http_req_durations: ['p(95)<200'] } }\nexport default function () {}\n")
