@@ -112,7 +112,7 @@ async function main (): Promise<number> {
   const log = createWriteStream('.sluice/bench-http-worker.log')
   const port = Number(env.SLUICE_BENCH_HTTP_PORT ?? 0) || 20000 + Math.floor(Math.random() * 20000)
   const worker = spawn('bin/sluice', [], {
-    env: { ...env, SLUICE_NODE: process.execPath, SLUICE_TOPICS: topic, SLUICE_PG_SCHEMA: schema, SLUICE_KAFKA_GROUP: `bench-${schema}`, SLUICE_HTTP_PORT: String(port), SLUICE_LOG_LEVEL: 'warn' },
+    env: { ...env, SLUICE_NODE: process.execPath, SLUICE_TOPICS: topic, SLUICE_PG_SCHEMA: schema, SLUICE_KAFKA_GROUP: `bench-${schema}`, SLUICE_HTTP_PORT: String(port), SLUICE_LOG_LEVEL: 'warn', SLUICE_API_AUTH: 'off' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   worker.stdout.pipe(log)

@@ -1,7 +1,8 @@
 // Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
 // stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
 // Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
-import { setTimeout as sleep } from 'node:timers/promises'
+// first: refuses a runtime that alters keys before any other module (a native addon) loads
+import './runtime-guard.ts'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
 import type { App } from './app.ts'
@@ -9,8 +10,8 @@ import { loadConfig } from './config/config.ts'
 import type { Config } from './config/config.ts'
 import { SluiceError, errorMessage, isSluiceError } from './errors.ts'
 import { createSource } from './kafka/create-source.ts'
-import { backoffDelay } from './pipeline/backoff.ts'
 import { loadPipelines } from './pipeline/load-pipelines.ts'
+import { retry } from './retry.ts'
 
 function oneLine (err: unknown): string {
   return isSluiceError(err) ? `${err.code}: ${err.message}` : errorMessage(err)
@@ -27,15 +28,18 @@ try {
 const logger = pino({
   level: config.logLevel,
   base: { pid: process.pid, clientId: config.kafka.clientId },
-  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey'], censor: '[redacted]' }
+  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey', 'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization'], censor: '[redacted]' }
 })
 
 let app: App | null = null
 let stopping = false
+/** aborted by stop(): start-up retries end there */
+const starting = new AbortController()
 
 async function stop (code: number, reason: string, err?: unknown): Promise<void> {
   if (stopping) return
   stopping = true
+  starting.abort()
   if (err !== undefined) logger.fatal({ err }, `stopping: ${oneLine(err)}`)
   else logger.info({ reason, graceMs: config.shutdownGraceMs }, 'stopping')
   let clean = true
@@ -50,15 +54,17 @@ process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 
 async function start (): Promise<void> {
   logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
-  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
-  for (let attempt = 1; ; attempt++) {
+  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
+  // a database or broker that is still starting is waited for; anything else is fatal
+  app = await retry(async () => {
+    const source = createSource(config, logger)
     try {
-      app = await buildApp({
+      return await buildApp({
         logger,
         brokers: config.kafka.brokers,
         group: config.kafka.group,
         clientId: config.kafka.clientId,
-        source: createSource(config, logger),
+        source,
         pgUrl: config.pg.url,
         pgSchema: config.pg.schema,
         pgPoolSize: config.pg.poolSize,
@@ -71,20 +77,25 @@ async function start (): Promise<void> {
         flushConcurrency: config.flushConcurrency,
         s3: config.s3,
         ingest: config.ingest,
-        stream: config.stream
+        stream: config.stream,
+        api: config.api,
+        control: config.control
       })
-      break
     } catch (err) {
-      // a database or broker that is still starting is waited for; anything else is fatal
-      if (!isSluiceError(err) || !err.transient || stopping) throw err
-      const delay = backoffDelay(attempt, config.retry.baseMs, config.retry.maxMs)
-      logger.warn({ code: err.code, attempt, delayMs: Math.round(delay), reason: err.message }, 'start-up failed, retrying')
-      await sleep(delay)
+      // the failed attempt's source is closed; the next attempt builds its own
+      await source.close().catch((e: unknown) => logger.warn({ err: e }, 'closing the source of a failed start-up'))
+      throw err
     }
-  }
+  }, {
+    baseMs: config.retry.baseMs,
+    maxMs: config.retry.maxMs,
+    signal: starting.signal,
+    onRetry: (err, attempt, delayMs) => logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs), reason: err.message }, 'start-up failed, retrying')
+  })
   const running = app
   running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
   await running.http.listen({ host: config.http.host, port: config.http.port })
+  if (running.health !== null && config.api.healthPort !== null) await running.health.listen({ host: config.http.host, port: config.api.healthPort })
   await running.runner.start()
   logger.info({ http: `http://${config.http.host}:${config.http.port}` }, 'sluice is running')
 }

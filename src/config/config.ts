@@ -18,6 +18,10 @@ export interface Config {
   retry: { baseMs: number, maxMs: number }
   flushConcurrency: number
   maxEventBytes: number
+  /** deeper JSON nesting is poison (SLUICE_ERR_TOO_DEEP) */
+  maxJsonDepth: number
+  /** run on a Node.js whose JSON.parse alters escaped keys (src/runtime.ts) */
+  allowAffectedRuntime: boolean
   dlqTopicSuffix: string
   http: { host: string, port: number }
   shutdownGraceMs: number
@@ -33,6 +37,10 @@ export interface Config {
   ingest: IngestConfig
   /** GET /events/stream (docs/ingest.md) */
   stream: StreamConfig
+  /** the operator API's credentials, limits and ports (src/control/, src/api/auth.ts) */
+  api: ApiConfig
+  /** group-wide control: how often desired pauses, offset moves and heartbeats are checked */
+  control: { pollMs: number, dlqRetentionDays: number }
 }
 
 /** HTTP ingest: what one request may carry and how long the broker may take to acknowledge it. */
@@ -59,6 +67,19 @@ export interface StreamConfig {
   slowClientMs: number
   /** a comment line this often keeps idle connections open */
   heartbeatMs: number
+}
+
+/** Who may call the API. `auth: 'off'` (explicit) lets every request through as `anonymous`. */
+export interface ApiConfig {
+  auth: 'on' | 'off'
+  /** JSON file of bearer tokens: [{ name, scopes, sha256 }] (null: no tokens) */
+  tokensFile: string | null
+  /** JWT verification key (HS256 secret or RS256 public key in PEM; null: no JWT) */
+  jwt: { keyFile: string, algorithm: 'HS256' | 'RS256' } | null
+  /** requests per minute per token (per address for anonymous callers) */
+  rateLimitPerMinute: number
+  /** null: health and metrics on the API's port; else on this port only */
+  healthPort: number | null
 }
 
 /** The S3 snapshot sink's settings (src/sinks/s3/). */
@@ -108,6 +129,8 @@ const VARS = {
   SLUICE_RETRY_MAX_MS: [{ type: 'integer', minimum: 1 }, 10000],
   SLUICE_FLUSH_CONCURRENCY: [{ type: 'integer', minimum: 1, maximum: 64 }, 3],
   SLUICE_MAX_EVENT_BYTES: [{ type: 'integer', minimum: 64 }, 1024 * 1024],
+  SLUICE_MAX_JSON_DEPTH: [{ type: 'integer', minimum: 2, maximum: 10000 }, 512],
+  SLUICE_ALLOW_AFFECTED_RUNTIME: [{ enum: ['true', 'false'] }, 'false'],
   SLUICE_DLQ_SUFFIX: [{ type: 'string', minLength: 1 }, '.dlq'],
   SLUICE_HTTP_HOST: [{ type: 'string', minLength: 1 }, '127.0.0.1'],
   SLUICE_HTTP_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, 8080],
@@ -135,7 +158,15 @@ const VARS = {
   SLUICE_STREAM_MAX_CLIENTS: [{ type: 'integer', minimum: 1, maximum: 100000 }, 64],
   SLUICE_STREAM_BUFFER_BYTES: [{ type: 'integer', minimum: 1024, maximum: 1073741824 }, 1024 * 1024],
   SLUICE_STREAM_SLOW_CLIENT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 10000],
-  SLUICE_STREAM_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 15000]
+  SLUICE_STREAM_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 15000],
+  SLUICE_API_AUTH: [{ enum: ['on', 'off'] }, 'on'],
+  SLUICE_API_TOKENS_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_KEY_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_ALGORITHM: [{ enum: ['HS256', 'RS256'] }, 'HS256'],
+  SLUICE_API_RATE_LIMIT: [{ type: 'integer', minimum: 1, maximum: 1000000 }, 600],
+  SLUICE_HEALTH_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, undefined],
+  SLUICE_CONTROL_POLL_MS: [{ type: 'integer', minimum: 100, maximum: 600000 }, 5000],
+  SLUICE_DLQ_RETENTION_DAYS: [{ type: 'integer', minimum: 1, maximum: 36500 }, 30]
 } as const
 
 type VarName = keyof typeof VARS
@@ -147,6 +178,11 @@ const schema = {
   properties: Object.fromEntries(Object.entries(VARS).map(([k, [s, d]]) => [k, d === undefined ? s : { ...s, default: d }]))
 }
 const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile<Raw>(schema)
+
+/** SLUICE_ALLOW_AFFECTED_RUNTIME alone, for the runtime check that runs before anything else loads. */
+export function allowsAffectedRuntime (env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true'
+}
 
 /** Variable names sluice reads, for the README check and `--help`. */
 export const configVariables: readonly string[] = Object.keys(VARS)
@@ -205,6 +241,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     retry: { baseMs: r.SLUICE_RETRY_BASE_MS, maxMs: r.SLUICE_RETRY_MAX_MS },
     flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
     maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
+    maxJsonDepth: r.SLUICE_MAX_JSON_DEPTH,
+    allowAffectedRuntime: r.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true',
     dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
     http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },
     shutdownGraceMs: r.SLUICE_SHUTDOWN_GRACE_MS,
@@ -228,7 +266,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
         },
     snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC,
     ingest: { topic: ingestTopic, maxEvents: r.SLUICE_INGEST_MAX_EVENTS, maxBodyBytes: r.SLUICE_INGEST_MAX_BODY_BYTES, maxQueued: r.SLUICE_INGEST_MAX_QUEUED, ackTimeoutMs: r.SLUICE_INGEST_ACK_TIMEOUT_MS },
-    stream: { maxClients: r.SLUICE_STREAM_MAX_CLIENTS, bufferBytes: r.SLUICE_STREAM_BUFFER_BYTES, slowClientMs: r.SLUICE_STREAM_SLOW_CLIENT_MS, heartbeatMs: r.SLUICE_STREAM_HEARTBEAT_MS }
+    stream: { maxClients: r.SLUICE_STREAM_MAX_CLIENTS, bufferBytes: r.SLUICE_STREAM_BUFFER_BYTES, slowClientMs: r.SLUICE_STREAM_SLOW_CLIENT_MS, heartbeatMs: r.SLUICE_STREAM_HEARTBEAT_MS },
+    api: {
+      auth: r.SLUICE_API_AUTH,
+      tokensFile: r.SLUICE_API_TOKENS_FILE === '' ? null : resolve(r.SLUICE_API_TOKENS_FILE),
+      jwt: r.SLUICE_API_JWT_KEY_FILE === '' ? null : { keyFile: resolve(r.SLUICE_API_JWT_KEY_FILE), algorithm: r.SLUICE_API_JWT_ALGORITHM },
+      rateLimitPerMinute: r.SLUICE_API_RATE_LIMIT,
+      healthPort: r.SLUICE_HEALTH_PORT ?? null
+    },
+    control: { pollMs: r.SLUICE_CONTROL_POLL_MS, dlqRetentionDays: r.SLUICE_DLQ_RETENTION_DAYS }
   }
   return deepFreeze(config)
 }

@@ -1,7 +1,7 @@
 import { SluiceError, isSluiceError } from '../errors.ts'
 import type { KafkaMessage } from '../kafka/types.ts'
 import type { PipelineDefinition } from '../pipeline/definition.ts'
-import type { EntityEvent } from '../pipeline/event.ts'
+import type { EntityEvent } from '../model/event.ts'
 import type { ProduceItem } from './event-producer.ts'
 
 /** One item of a POST /events answer: where the event went, or why it was refused. */

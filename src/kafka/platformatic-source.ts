@@ -173,6 +173,12 @@ export class PlatformaticSource implements Source {
     this.#pump()
   }
 
+  async seek (tp: TopicPartition, offset: number): Promise<void> {
+    // a response in flight for the old position is dropped (its position no longer matches)
+    const s = this.#live.get(tpKey(tp.topic, tp.partition))
+    if (s !== undefined) s.position = BigInt(offset)
+  }
+
   async commit (offsets: TopicPartitionOffset[]): Promise<void> {
     if (offsets.length === 0) return
     if (!this.#running) throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', 'kafka consumer is not running')

@@ -175,6 +175,18 @@ export class RdkafkaSource implements Source {
     if (now.length > 0) this.#call(() => this.#consumer?.resume(now), 'resume')
   }
 
+  async seek (tp: TopicPartition, offset: number): Promise<void> {
+    this.#held.delete(tpKey(tp.topic, tp.partition))
+    const consumer = this.#consumer
+    if (consumer === null || this.#ofAssigned([tp]).length === 0) return
+    await new Promise<void>((resolve, reject) => {
+      consumer.seek({ topic: tp.topic, partition: tp.partition, offset }, 10_000, (err) => {
+        if (err) reject(this.#wrap(err, `kafka seek of ${tpKey(tp.topic, tp.partition)} failed`, 'SLUICE_ERR_KAFKA_TRANSIENT'))
+        else resolve()
+      })
+    })
+  }
+
   async commit (offsets: TopicPartitionOffset[]): Promise<void> {
     if (offsets.length === 0) return
     const consumer = this.#consumer

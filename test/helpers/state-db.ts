@@ -4,11 +4,12 @@ import pg from 'pg'
 import type { PoolClient } from 'pg'
 import type { Test } from 'tap'
 import type { KafkaMessage } from '../../src/kafka/types.ts'
-import type { EntityEvent } from '../../src/pipeline/event.ts'
+import type { EntityEvent } from '../../src/model/event.ts'
 import { storeOffsets } from '../../src/pipeline/offset-store.ts'
 import { TimescaleEventSink } from '../../src/sinks/timescale/event-sink.ts'
 import type { SinkWriteResult } from '../../src/sinks/sink.ts'
-import { migrate, quoteIdent } from '../../src/sinks/timescale/migrate.ts'
+import { migrate } from '../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../src/db/quote-ident.ts'
 import { pgUrl, uniqueName } from './worker-harness.ts'
 import { dropSchemaAtEnd } from './pg-schema.ts'
 import { inTransaction } from './pg-transaction.ts'
@@ -68,7 +69,7 @@ export function entityEvent (e: { id: string, type: string, entity: string | nul
     aggregateType: e.entity,
     entity: e.entity,
     entityId: e.entityId,
-    version: e.version ?? null,
+    version: e.version == null ? null : BigInt(e.version),
     userName: 'tester',
     workspace: 'default',
     payload: e.payload ?? {},

@@ -10,7 +10,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { deleteGroups, deleteTopics, ensureTopics } from '../../src/kafka/admin.ts'
 import { RdkafkaProducer } from '../../src/kafka/producer.ts'
-import { quoteIdent } from '../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../src/db/quote-ident.ts'
 import { sampleEvents } from '../../src/workload/seed-mix.ts'
 import type { PoisonKind, SampleOptions } from '../../src/workload/seed-mix.ts'
 import { dropSchema } from './pg-schema.ts'
@@ -121,6 +121,8 @@ export async function startWorker (t: Test, fx: Fixture, env: Record<string, str
       SLUICE_RETRY_MAX_MS: '2000',
       // the S3 snapshot sink's keys (when S3 is configured) under a prefix of the fixture's own
       SLUICE_S3_PREFIX: `test/${fx.schema}/`,
+      // the API tests bring their own tokens file; the others call the API without credentials
+      SLUICE_API_AUTH: 'off',
       ...env
     },
     stdio: ['ignore', out, out]

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { test } from 'tap'
 import { deleteTopics, ensureTopics } from '../../../src/kafka/admin.ts'
-import { quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { sampleEvents } from '../../../src/workload/seed-mix.ts'
 import { dropSchema } from '../../helpers/pg-schema.ts'
 import { pgUrl, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'

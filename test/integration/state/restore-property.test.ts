@@ -6,7 +6,7 @@ import type { FoldableEvent, JsonObject } from '../../../src/state/fold.ts'
 import { restoreState } from '../../../src/state/restore.ts'
 import type { RestoreDeps } from '../../../src/state/restore.ts'
 import { SnapshotObjects } from '../../../src/state/snapshot-store.ts'
-import { quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { commitEvents, entityEvent, GROUP, stateDb } from '../../helpers/state-db.ts'
 import type { PlacedEvent } from '../../helpers/state-db.ts'
 import { cleanPrefix, makeStateSnapshot, s3Client, s3Config } from '../../helpers/state-snapshot.ts'
@@ -107,7 +107,7 @@ function reference (stored: readonly PlacedEvent[], at: number): Row[] {
   return [...by.entries()].sort(([a], [b]) => a < b ? -1 : 1).map(([key, evs]) => {
     const f = foldEvents(evs)
     const last = [...evs].sort((a, b) => a.partition - b.partition || a.offset - b.offset).at(-1)?.p as PlacedEvent
-    return { key, state: f.state, deleted: f.deleted, version: last.event.version, last: last.event.eventId, partition: last.partition, offset: last.offset }
+    return { key, state: f.state, deleted: f.deleted, version: last.event.version === null ? null : Number(last.event.version), last: last.event.eventId, partition: last.partition, offset: last.offset }
   })
 }
 

@@ -29,8 +29,8 @@ const CODE: Record<PoisonKind, string> = {
   'missing-event-type': 'SLUICE_ERR_ENVELOPE',
   'wrong-type': 'SLUICE_ERR_ENVELOPE',
   oversize: 'SLUICE_ERR_TOO_LARGE',
-  'nul-byte': 'SLUICE_ERR_ROW_REJECTED',
-  'bad-timestamp': 'SLUICE_ERR_ROW_REJECTED'
+  'nul-byte': 'SLUICE_ERR_NUL',
+  'bad-timestamp': 'SLUICE_ERR_TIMESTAMP'
 }
 
 /**

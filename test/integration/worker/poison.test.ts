@@ -18,8 +18,8 @@ const expected: Record<PoisonKind, { code: string, stage: string, reason: RegExp
   'missing-event-type': { code: 'SLUICE_ERR_ENVELOPE', stage: 'validate', reason: /eventType/ },
   'wrong-type': { code: 'SLUICE_ERR_ENVELOPE', stage: 'validate', reason: /\/version must be integer/ },
   oversize: { code: 'SLUICE_ERR_TOO_LARGE', stage: 'decode', reason: new RegExp(`\\d+ bytes, over the limit of ${MAX_EVENT_BYTES}`) },
-  'nul-byte': { code: 'SLUICE_ERR_ROW_REJECTED', stage: 'sink:timescale', reason: /column event_data.*\\u0000 cannot be converted to text/ },
-  'bad-timestamp': { code: 'SLUICE_ERR_ROW_REJECTED', stage: 'sink:timescale', reason: /column timestamp.*out of range.*2024-02-30/ }
+  'nul-byte': { code: 'SLUICE_ERR_NUL', stage: 'decode', reason: /\\u0000 .*PostgreSQL text and jsonb cannot store/ },
+  'bad-timestamp': { code: 'SLUICE_ERR_TIMESTAMP', stage: 'validate', reason: /2024-02-30.*day 30/ }
 }
 
 function headersOf (m: Message): Record<string, string> {

@@ -4,8 +4,8 @@ import { listMigrations, splitStatements } from '../../../src/sinks/timescale/mi
 test('each version runs the file of its flavour, in order', async (t) => {
   const pg = (await listMigrations('sql', 'postgres')).map((m) => m.file)
   const ts = (await listMigrations('sql', 'timescale')).map((m) => m.file)
-  t.same(pg, ['001_base.sql', '002_hypertable.postgres.sql', '003_hourly_counts.postgres.sql', '004_entity_state.sql', '005_snapshots.sql'])
-  t.same(ts, ['001_base.sql', '002_hypertable.timescale.sql', '003_hourly_counts.timescale.sql', '004_entity_state.sql', '005_snapshots.sql'])
+  t.same(pg, ['001_base.sql', '002_hypertable.postgres.sql', '003_hourly_counts.postgres.sql', '004_entity_state.sql', '005_snapshots.sql', '007_extra_members.sql'])
+  t.same(ts, ['001_base.sql', '002_hypertable.timescale.sql', '003_hourly_counts.timescale.sql', '004_entity_state.sql', '005_snapshots.sql', '007_extra_members.sql'])
 })
 
 test('no-transaction files are split into statements without comments', async (t) => {

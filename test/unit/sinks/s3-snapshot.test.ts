@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
-import { BulkString } from '../../../src/pipeline/bulk-string.ts'
-import type { EntityEvent } from '../../../src/pipeline/event.ts'
+import { BulkString } from '../../../src/model/bulk-string.ts'
+import type { EntityEvent } from '../../../src/model/event.ts'
 import { collectionCounts, documentPieces, measureDocument } from '../../../src/sinks/s3/inline-document.ts'
 import type { InlineSnapshot } from '../../../src/sinks/s3/inline-document.ts'
 import { classifyS3Error } from '../../../src/sinks/s3/s3-ops.ts'
@@ -19,7 +19,7 @@ function event (eventType: string, payload: Record<string, unknown>): EntityEven
     aggregateType: 'Snapshot',
     entity: 'Snapshot',
     entityId: null,
-    version: 3,
+    version: 3n,
     userName: 'system',
     workspace: 'default',
     payload,
