@@ -6,6 +6,8 @@ import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin.ts'
 import { installErrorHandling } from './api/errors-handler.ts'
 import { installInputGuard } from './api/input-guard.ts'
+import { eventRoutes } from './api/events.ts'
+import { eventStreamRoutes } from './api/events-stream.ts'
 import { auditRoutes, installAudit } from './api/audit.ts'
 import { installAuth, loadAuth } from './api/auth.ts'
 import { dlqRoutes } from './api/dlq.ts'
@@ -14,9 +16,11 @@ import { deadLetterGauges } from './control/dlq-gauges.ts'
 import { GroupControl } from './control/group-control.ts'
 import { entityRoutes } from './api/entities.ts'
 import { snapshotRoutes } from './api/snapshots.ts'
-import type { ApiConfig, S3Config } from './config/config.ts'
+import type { ApiConfig, IngestConfig, S3Config, StreamConfig } from './config/config.ts'
 import { healthRoutes } from './api/health.ts'
 import { metricsRoutes } from './api/metrics.ts'
+import { IngestProducer } from './ingest/event-producer.ts'
+import { EventStreamHub } from './ingest/event-stream.ts'
 import { ensureTopics } from './kafka/admin.ts'
 import { RdkafkaProducer } from './kafka/producer.ts'
 import type { Source } from './kafka/types.ts'
@@ -49,6 +53,10 @@ export interface AppOptions {
   flushConcurrency: number
   /** S3 of the snapshots, for the snapshot API and restores (null: not configured) */
   s3?: S3Config | null
+  /** POST /events: its topic must be one of `pipelines` (null: no endpoint) */
+  ingest?: IngestConfig | null
+  /** GET /events/stream (null: no endpoint) */
+  stream?: StreamConfig | null
   /** the operator API's credentials and limits (default: auth off, as in embedded tests) */
   api?: ApiConfig
   control?: { pollMs: number, dlqRetentionDays: number }
@@ -91,6 +99,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     client.on('error', (err) => o.logger.warn({ err }, 'PostgreSQL connection failed'))
   })
   let producer: RdkafkaProducer | null = null
+  let ingestProducer: IngestProducer | null = null
   const opened: Array<Sink<unknown>> = [] // sinks whose open() ran: closed on the way out
   const closeSinks = async (): Promise<void> => {
     for (const s of opened.splice(0)) await s.close?.().catch((err) => o.logger.warn({ err, sink: s.name }, 'closing a sink'))
@@ -168,8 +177,22 @@ export async function buildApp (o: AppOptions): Promise<App> {
     http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })
     await http.register(snapshotRoutes, { pool, schema: o.pgSchema, objects: snapshotObjects })
 
+    const ingestPipeline = o.ingest == null ? undefined : o.pipelines.get(o.ingest.topic)
+    if (o.ingest != null && ingestPipeline !== undefined) {
+      ingestProducer = new IngestProducer({ brokers: o.brokers, clientId: `${o.clientId}-ingest`, topic: o.ingest.topic, maxQueued: o.ingest.maxQueued, ackTimeoutMs: o.ingest.ackTimeoutMs, logger: o.logger.child({ component: 'ingest' }) })
+      await ingestProducer.connect()
+      await http.register(eventRoutes, { topic: o.ingest.topic, pipeline: ingestPipeline, producer: ingestProducer, maxEvents: o.ingest.maxEvents, maxBodyBytes: o.ingest.maxBodyBytes, registry: metrics.registry })
+    }
+    const hub = o.stream == null ? null : new EventStreamHub({ pool, pgUrl: o.pgUrl, schema: o.pgSchema, group: o.group, ...o.stream, logger: o.logger.child({ component: 'stream' }), registry: metrics.registry })
+    if (hub !== null) {
+      // streams end before the server closes (it waits for open connections)
+      http.addHook('preClose', async () => { await hub.close() })
+      await http.register(eventStreamRoutes, { hub })
+    }
+
     await control.start()
     const dlqProducer = producer
+    const ingestOut = ingestProducer
     return {
       http,
       health,
@@ -179,6 +202,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
       metrics,
       migrations,
       async close (graceMs: number): Promise<boolean> {
+        await ingestOut?.close()
         const clean = await runner.stop(graceMs)
         await control.stop()
         await http.close()
@@ -191,6 +215,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     }
   } catch (err) {
     await closeSinks()
+    await ingestProducer?.close().catch(() => {})
     await producer?.close().catch(() => {})
     await pool.end().catch(() => {})
     throw err

@@ -39,7 +39,11 @@ export const errorCodes = {
   SLUICE_ERR_S3_FATAL: 'fatal',
   SLUICE_ERR_SNAPSHOT_INVALID: 'poison',
   SLUICE_ERR_SNAPSHOT_CHUNK: 'poison',
-  SLUICE_ERR_SHUTDOWN_TIMEOUT: 'fatal'
+  SLUICE_ERR_SHUTDOWN_TIMEOUT: 'fatal',
+  SLUICE_ERR_INGEST_BODY: 'poison',
+  SLUICE_ERR_INGEST_UNAVAILABLE: 'transient',
+  SLUICE_ERR_STREAM_CURSOR: 'poison',
+  SLUICE_ERR_STREAM_LIMIT: 'transient'
 } as const satisfies Record<string, ErrorKind>
 
 export type ErrorCode = keyof typeof errorCodes

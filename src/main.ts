@@ -82,6 +82,8 @@ async function start (): Promise<void> {
         retry: config.retry,
         flushConcurrency: config.flushConcurrency,
         s3: config.s3,
+        ingest: config.ingest,
+        stream: config.stream,
         api: config.api,
         control: config.control
       })

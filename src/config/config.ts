@@ -33,10 +33,40 @@ export interface Config {
   s3: S3Config | null
   /** where SNAPSHOT_UPLOADED / SNAPSHOT_FAILED are produced */
   snapshotsTopic: string
+  /** POST /events (docs/ingest.md) */
+  ingest: IngestConfig
+  /** GET /events/stream (docs/ingest.md) */
+  stream: StreamConfig
   /** the operator API's credentials, limits and ports (src/control/, src/api/auth.ts) */
   api: ApiConfig
   /** group-wide control: how often desired pauses, offset moves and heartbeats are checked */
   control: { pollMs: number, dlqRetentionDays: number }
+}
+
+/** HTTP ingest: what one request may carry and how long the broker may take to acknowledge it. */
+export interface IngestConfig {
+  /** the topic accepted events are produced to; one the worker consumes (its pipeline validates them) */
+  topic: string
+  /** events per request */
+  maxEvents: number
+  /** bytes per request body */
+  maxBodyBytes: number
+  /** events handed to the producer and not yet acknowledged; past it a request gets 503 */
+  maxQueued: number
+  /** a delivery not acknowledged (acks=all) within this fails, and its request gets 503 */
+  ackTimeoutMs: number
+}
+
+/** The SSE stream of durable events. */
+export interface StreamConfig {
+  /** concurrent streams; one more gets 503 */
+  maxClients: number
+  /** unsent bytes per client before it must drain */
+  bufferBytes: number
+  /** a client that does not drain its buffer within this is dropped */
+  slowClientMs: number
+  /** a comment line this often keeps idle connections open */
+  heartbeatMs: number
 }
 
 /** Who may call the API. `auth: 'off'` (explicit) lets every request through as `anonymous`. */
@@ -120,6 +150,15 @@ const VARS = {
   SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
   SLUICE_S3_CHUNK_TIMEOUT_MS: [{ type: 'integer', minimum: 1000 }, 15 * 60_000],
   SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots'],
+  SLUICE_INGEST_TOPIC: [{ type: 'string', pattern: '^([A-Za-z0-9._-]{1,249})?$' }, ''],
+  SLUICE_INGEST_MAX_EVENTS: [{ type: 'integer', minimum: 1, maximum: 100000 }, 1000],
+  SLUICE_INGEST_MAX_BODY_BYTES: [{ type: 'integer', minimum: 1024, maximum: 1073741824 }, 16 * 1024 * 1024],
+  SLUICE_INGEST_MAX_QUEUED: [{ type: 'integer', minimum: 1, maximum: 10000000 }, 100000],
+  SLUICE_INGEST_ACK_TIMEOUT_MS: [{ type: 'integer', minimum: 100, maximum: 300000 }, 10000],
+  SLUICE_STREAM_MAX_CLIENTS: [{ type: 'integer', minimum: 1, maximum: 100000 }, 64],
+  SLUICE_STREAM_BUFFER_BYTES: [{ type: 'integer', minimum: 1024, maximum: 1073741824 }, 1024 * 1024],
+  SLUICE_STREAM_SLOW_CLIENT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 10000],
+  SLUICE_STREAM_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 15000],
   SLUICE_API_AUTH: [{ enum: ['on', 'off'] }, 'on'],
   SLUICE_API_TOKENS_FILE: [{ type: 'string' }, ''],
   SLUICE_API_JWT_KEY_FILE: [{ type: 'string' }, ''],
@@ -190,6 +229,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
   if (pipelines.size === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'no topic to consume: set SLUICE_TOPICS (default pipeline) or SLUICE_PIPELINES (pipeline:topic,...;...)')
   if (r.SLUICE_KAFKA_HEARTBEAT_MS * 3 > r.SLUICE_KAFKA_SESSION_TIMEOUT_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_KAFKA_HEARTBEAT_MS must be at most a third of SLUICE_KAFKA_SESSION_TIMEOUT_MS')
   if (r.SLUICE_RETRY_MAX_MS < r.SLUICE_RETRY_BASE_MS) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_RETRY_MAX_MS must be at least SLUICE_RETRY_BASE_MS')
+  const ingestTopic = r.SLUICE_INGEST_TOPIC === '' ? [...pipelines.keys()][0] as string : r.SLUICE_INGEST_TOPIC
+  if (!pipelines.has(ingestTopic)) throw new SluiceError('SLUICE_ERR_CONFIG', `SLUICE_INGEST_TOPIC ${ingestTopic} is not a topic this worker consumes (SLUICE_TOPICS / SLUICE_PIPELINES): its pipeline validates what POST /events accepts`)
   if ((r.SLUICE_S3_ACCESS_KEY === '') !== (r.SLUICE_S3_SECRET_KEY === '')) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_S3_ACCESS_KEY and SLUICE_S3_SECRET_KEY go together (set both, or neither for the AWS default credentials)')
   const config: Config = {
     kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, fetchBatchBytes: r.SLUICE_FETCH_BATCH_BYTES, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS, prefetchBytes: r.SLUICE_KAFKA_PREFETCH_BYTES === 0 ? null : Math.max(r.SLUICE_KAFKA_PREFETCH_BYTES, 1048576) },
@@ -224,6 +265,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
           chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS
         },
     snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC,
+    ingest: { topic: ingestTopic, maxEvents: r.SLUICE_INGEST_MAX_EVENTS, maxBodyBytes: r.SLUICE_INGEST_MAX_BODY_BYTES, maxQueued: r.SLUICE_INGEST_MAX_QUEUED, ackTimeoutMs: r.SLUICE_INGEST_ACK_TIMEOUT_MS },
+    stream: { maxClients: r.SLUICE_STREAM_MAX_CLIENTS, bufferBytes: r.SLUICE_STREAM_BUFFER_BYTES, slowClientMs: r.SLUICE_STREAM_SLOW_CLIENT_MS, heartbeatMs: r.SLUICE_STREAM_HEARTBEAT_MS },
     api: {
       auth: r.SLUICE_API_AUTH,
       tokensFile: r.SLUICE_API_TOKENS_FILE === '' ? null : resolve(r.SLUICE_API_TOKENS_FILE),
