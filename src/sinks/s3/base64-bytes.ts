@@ -29,6 +29,13 @@ export function base64End (src: Uint8Array): number {
   return end
 }
 
+/** Every byte before the padding is a base64 character (of either alphabet). */
+export function isBase64 (src: Uint8Array): boolean {
+  const end = base64End(src)
+  for (let i = 0; i < end; i++) if (DECODE[src[i] as number] === -1) return false
+  return true
+}
+
 /** How many bytes `src` decodes to (Buffer.byteLength(text, 'base64') for bytes). */
 export function base64DecodedLength (src: Uint8Array): number {
   return Math.floor(base64End(src) * 3 / 4)
@@ -36,39 +43,27 @@ export function base64DecodedLength (src: Uint8Array): number {
 
 /**
  * Decodes `groups` whole groups of 4 characters from src[at..] into dst[to..] (3 bytes each).
- * Returns false when a character was not base64 (what was written to dst is then garbage):
- * the check is part of the decoding, not a pass of its own.
+ * The characters must have been checked (isBase64).
  */
-export function decodeGroups (src: Uint8Array, at: number, groups: number, dst: Uint8Array, to: number): boolean {
+export function decodeGroups (src: Uint8Array, at: number, groups: number, dst: Uint8Array, to: number): void {
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength)
   let s = at
   let d = to
-  let all = 0
   for (let g = 0; g < groups; g++) {
     const w = view.getUint32(s) // big-endian: the first character in the high half
-    // a pair that is not base64 is -1, which makes n negative
     const n = (PAIR[w >>> 16] as number) << 12 | (PAIR[w & 0xffff] as number)
-    all |= n
     dst[d] = n >>> 16
     dst[d + 1] = (n >>> 8) & 0xff
     dst[d + 2] = n & 0xff
     s += 4
     d += 3
   }
-  return all >= 0
 }
 
-/**
- * The 0 to 3 bytes of one group of `count` (<= 4) characters at src[at..]: a partial last one,
- * or one split over two parts; null when a character is not base64.
- */
-export function decodeTail (src: Uint8Array, at: number, count: number): Buffer | null {
+/** The 0 to 3 bytes of one group of `count` (<= 4) characters at src[at..]: a partial last one, or one split over two parts. */
+export function decodeTail (src: Uint8Array, at: number, count: number): Buffer {
   let n = 0
-  for (let i = 0; i < 4; i++) {
-    const v = i < count ? DECODE[src[at + i] as number] as number : 0
-    if (v < 0) return null
-    n = n << 6 | v
-  }
+  for (let i = 0; i < 4; i++) n = n << 6 | (i < count ? DECODE[src[at + i] as number] as number : 0)
   const bytes = Buffer.from([n >>> 16, (n >>> 8) & 0xff, n & 0xff])
   return bytes.subarray(0, Math.floor(count * 3 / 4))
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
-import { SluiceError } from '../../errors.ts'
 import { base64End, decodeGroups, decodeTail } from './base64-bytes.ts'
 import { PartPool } from './part-pool.ts'
 import { abortUpload, withS3Retry } from './s3-ops.ts'
@@ -20,12 +19,6 @@ export interface MultipartWriterOptions {
   retry: RetryPolicy
   /** where part buffers come from and go back to (default: the writer's own) */
   pool?: PartPool
-}
-
-function notBase64 (key: string): SluiceError {
-  const err = new SluiceError('SLUICE_ERR_SNAPSHOT_INVALID', `a chunk of ${key} is not unbroken base64`)
-  ;(err as { stage?: string }).stage = 'sink:s3-snapshots'
-  return err
 }
 
 /**
@@ -87,9 +80,8 @@ export class MultipartWriter {
   /**
    * Writes the bytes base64 text decodes to, decoded straight into the part buffer (no
    * intermediate Buffer or string: a 256 MiB snapshot in 512 KiB chunks would otherwise
-   * allocate 256 MiB of short-lived buffers). The text (its bytes: a chunk message's own) is
-   * checked as it is decoded: a character that is not base64 throws SLUICE_ERR_SNAPSHOT_INVALID
-   * (poison) with part of it written, so the upload must then be given up.
+   * allocate 256 MiB of short-lived buffers). The text (its bytes: a chunk message's own) must
+   * be unbroken base64, checked by the caller (isBase64).
    */
   async writeBase64 (text: Buffer): Promise<void> {
     const end = base64End(text)
@@ -99,13 +91,11 @@ export class MultipartWriter {
       const groups = Math.min(Math.floor((end - pos) / 4), Math.floor((this.#o.partBytes - this.#fill) / 3))
       if (groups === 0) { // a group straddling two parts, or the last partial group
         const count = Math.min(4, end - pos)
-        const tail = decodeTail(text, pos, count)
-        if (tail === null) throw notBase64(this.key)
-        await this.write(tail)
+        await this.write(decodeTail(text, pos, count))
         pos += count
         continue
       }
-      if (!decodeGroups(text, pos, groups, buf, this.#fill)) throw notBase64(this.key)
+      decodeGroups(text, pos, groups, buf, this.#fill)
       const n = groups * 3
       this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
       this.#fill += n
