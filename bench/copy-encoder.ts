@@ -3,7 +3,7 @@
 // the same events measured in the same run. Run: node --expose-gc bench/copy-encoder.ts [rows]
 import { cpus } from 'node:os'
 import type { KafkaMessage } from '../src/kafka/types.ts'
-import type { EntityEvent } from '../src/pipeline/event.ts'
+import type { EntityEvent } from '../src/model/event.ts'
 import { compose } from '../src/pipeline/stage.ts'
 import { eventCopyRow } from '../src/sinks/timescale/event-sink.ts'
 import { decodeJson } from '../src/stages/decode-json.ts'

@@ -7,7 +7,7 @@
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { definePipeline } from '../src/pipeline/definition.ts'
 import type { PipelineDefinition } from '../src/pipeline/definition.ts'
-import type { EntityEvent } from '../src/pipeline/event.ts'
+import type { EntityEvent } from '../src/model/event.ts'
 import { compose } from '../src/pipeline/stage.ts'
 import { S3SnapshotSink } from '../src/sinks/s3/s3-snapshot-sink.ts'
 import { TimescaleEventSink } from '../src/sinks/timescale/event-sink.ts'

@@ -1,7 +1,6 @@
 // Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
 // stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
 // Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
 import type { App } from './app.ts'
@@ -9,8 +8,8 @@ import { loadConfig } from './config/config.ts'
 import type { Config } from './config/config.ts'
 import { SluiceError, errorMessage, isSluiceError } from './errors.ts'
 import { createSource } from './kafka/create-source.ts'
-import { backoffDelay } from './pipeline/backoff.ts'
 import { loadPipelines } from './pipeline/load-pipelines.ts'
+import { retry } from './retry.ts'
 
 function oneLine (err: unknown): string {
   return isSluiceError(err) ? `${err.code}: ${err.message}` : errorMessage(err)
@@ -32,10 +31,13 @@ const logger = pino({
 
 let app: App | null = null
 let stopping = false
+/** aborted by stop(): start-up retries end there */
+const starting = new AbortController()
 
 async function stop (code: number, reason: string, err?: unknown): Promise<void> {
   if (stopping) return
   stopping = true
+  starting.abort()
   if (err !== undefined) logger.fatal({ err }, `stopping: ${oneLine(err)}`)
   else logger.info({ reason, graceMs: config.shutdownGraceMs }, 'stopping')
   let clean = true
@@ -51,14 +53,16 @@ process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 async function start (): Promise<void> {
   logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
   const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
-  for (let attempt = 1; ; attempt++) {
+  // a database or broker that is still starting is waited for; anything else is fatal
+  app = await retry(async () => {
+    const source = createSource(config, logger)
     try {
-      app = await buildApp({
+      return await buildApp({
         logger,
         brokers: config.kafka.brokers,
         group: config.kafka.group,
         clientId: config.kafka.clientId,
-        source: createSource(config, logger),
+        source,
         pgUrl: config.pg.url,
         pgSchema: config.pg.schema,
         pgPoolSize: config.pg.poolSize,
@@ -71,15 +75,17 @@ async function start (): Promise<void> {
         flushConcurrency: config.flushConcurrency,
         s3: config.s3
       })
-      break
     } catch (err) {
-      // a database or broker that is still starting is waited for; anything else is fatal
-      if (!isSluiceError(err) || !err.transient || stopping) throw err
-      const delay = backoffDelay(attempt, config.retry.baseMs, config.retry.maxMs)
-      logger.warn({ code: err.code, attempt, delayMs: Math.round(delay), reason: err.message }, 'start-up failed, retrying')
-      await sleep(delay)
+      // the failed attempt's source is closed; the next attempt builds its own
+      await source.close().catch((e: unknown) => logger.warn({ err: e }, 'closing the source of a failed start-up'))
+      throw err
     }
-  }
+  }, {
+    baseMs: config.retry.baseMs,
+    maxMs: config.retry.maxMs,
+    signal: starting.signal,
+    onRetry: (err, attempt, delayMs) => logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs), reason: err.message }, 'start-up failed, retrying')
+  })
   const running = app
   running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
   await running.http.listen({ host: config.http.host, port: config.http.port })

@@ -1,4 +1,4 @@
-import { BulkString } from '../pipeline/bulk-string.ts'
+import { BulkString } from '../model/bulk-string.ts'
 
 export interface BulkOptions {
   /** the member name whose long string values are kept as bytes */

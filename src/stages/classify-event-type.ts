@@ -1,4 +1,4 @@
-import type { EntityEvent } from '../pipeline/event.ts'
+import type { EntityEvent } from '../model/event.ts'
 
 export interface ClassifyByPrefixOptions {
   /** route name -> event-type prefixes that go there */

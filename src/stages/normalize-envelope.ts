@@ -1,4 +1,4 @@
-import type { EntityEvent } from '../pipeline/event.ts'
+import type { EntityEvent } from '../model/event.ts'
 
 type Obj = Record<string, unknown>
 

@@ -4,7 +4,7 @@ import { Ajv } from 'ajv'
 import type { ValidateFunction } from 'ajv'
 import { SluiceError } from '../errors.ts'
 import type { KafkaMessage } from '../kafka/types.ts'
-import type { EntityEvent } from '../pipeline/event.ts'
+import type { EntityEvent } from '../model/event.ts'
 import type { Stage } from '../pipeline/stage.ts'
 import { normalizeEnvelope } from './normalize-envelope.ts'
 

@@ -1,7 +1,7 @@
 // Drops a test's own schema (with whatever migrate made in it) when the test ends.
 import pg from 'pg'
 import type { Test } from 'tap'
-import { quoteIdent } from '../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../src/db/quote-ident.ts'
 
 export async function dropSchema (url: string, schema: string): Promise<void> {
   const admin = new pg.Client({ connectionString: url })

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
-import { backoffDelay } from '../../pipeline/backoff.ts'
+import { backoffDelay } from '../../retry.ts'
 
 /** An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count). */
 export function createS3Client (c: S3Config): S3Client {

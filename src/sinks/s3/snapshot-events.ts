@@ -1,5 +1,5 @@
 import type { ProduceRecord } from '../../kafka/producer.ts'
-import type { EntityEvent } from '../../pipeline/event.ts'
+import type { EntityEvent } from '../../model/event.ts'
 import { uuidFrom } from '../../workload/seed-mix.ts'
 import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { SluiceError } from '../../errors.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
-import { BulkString } from '../../pipeline/bulk-string.ts'
-import type { EntityEvent } from '../../pipeline/event.ts'
+import { BulkString } from '../../model/bulk-string.ts'
+import type { EntityEvent } from '../../model/event.ts'
 import { base64DecodedLength, isBase64 } from './base64-bytes.ts'
 import type { InlineSnapshot } from './inline-document.ts'
 

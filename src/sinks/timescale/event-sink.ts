@@ -3,12 +3,12 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import type { PoolClient } from 'pg'
 import { SluiceError } from '../../errors.ts'
-import type { EntityEvent } from '../../pipeline/event.ts'
+import type { EntityEvent } from '../../model/event.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
 import { insertAndProject } from '../../state/projection.ts'
 import { encodeCopyRow } from './copy-encoder.ts'
-import { isRowRejection } from './pg-errors.ts'
+import { isRowRejection } from '../../db/pg-errors.ts'
 
 /** Columns written by COPY, in order; the staging table has the same shape as the log. */
 const COLUMNS = [

@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Pool } from 'pg'
 import { SluiceError } from '../../errors.ts'
-import { classifyPgError } from './pg-errors.ts'
+import { classifyPgError } from '../../db/pg-errors.ts'
+import { quoteIdent } from '../../db/quote-ident.ts'
 
 /**
  * Versioned SQL migrations from sql/: `NNN_name.sql` runs everywhere, `NNN_name.timescale.sql`
@@ -148,8 +149,4 @@ export function splitStatements (sql: string): string[] {
     .split(/;\s*$/m)
     .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
     .filter((s) => s.length > 0)
-}
-
-export function quoteIdent (name: string): string {
-  return '"' + name.replace(/"/g, '""') + '"'
 }

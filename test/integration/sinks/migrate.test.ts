@@ -3,7 +3,8 @@ import pg from 'pg'
 import { test } from 'tap'
 import type { Test } from 'tap'
 import { SluiceError } from '../../../src/errors.ts'
-import { migrate, quoteIdent } from '../../../src/sinks/timescale/migrate.ts'
+import { migrate } from '../../../src/sinks/timescale/migrate.ts'
+import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
 
 // Against the real PostgreSQL of scripts/stack.sh (plain PostgreSQL, no TimescaleDB).

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { BulkString } from '../../../src/pipeline/bulk-string.ts'
+import { BulkString } from '../../../src/model/bulk-string.ts'
 import { PartitionPending } from '../../../src/pipeline/partition-pending.ts'
 import { RELEASE_MIN_BYTES, release, releasable } from '../../../src/pipeline/release.ts'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'

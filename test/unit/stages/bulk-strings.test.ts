@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { BulkString } from '../../../src/pipeline/bulk-string.ts'
+import { BulkString } from '../../../src/model/bulk-string.ts'
 import { parseWithBulkStrings } from '../../../src/stages/bulk-strings.ts'
 
 const opts = { key: 'data', minBytes: 16 }

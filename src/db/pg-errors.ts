@@ -1,4 +1,4 @@
-import { SluiceError } from '../../errors.ts'
+import { SluiceError } from '../errors.ts'
 
 /** SQLSTATE classes and codes that decide what a PostgreSQL error means to the worker. */
 const TRANSIENT_CODES = new Set([
