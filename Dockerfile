@@ -32,10 +32,11 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
       const need = ['ssl', 'sasl_gssapi', 'sasl_plain', 'sasl_scram', 'sasl_oauthbearer', 'zstd', 'lz4']; \
       const lack = need.filter((x) => !f.includes(x)); \
       if (lack.length > 0) { console.error('librdkafka lacks ' + lack.join(', ') + ' (has ' + f.join(',') + ')'); process.exit(1) }" \
- && cd node_modules/node-rdkafka \
- && rm -rf deps build/Release/obj.target build/Release/.deps build/deps/include build/deps/share \
-      build/deps/pkgconfig build/deps/librdkafka build/deps/*.a build/deps/*.mk build/deps/*.Makefile \
-      build/*.mk build/Makefile build/config.gypi src e2e test bench examples ci \
+ && k=node_modules/node-rdkafka \
+ && rm -rf "$k"/deps "$k"/build/Release/obj.target "$k"/build/Release/.deps "$k"/build/deps/include \
+      "$k"/build/deps/share "$k"/build/deps/pkgconfig "$k"/build/deps/librdkafka "$k"/build/deps/*.a \
+      "$k"/build/deps/*.mk "$k"/build/deps/*.Makefile "$k"/build/*.mk "$k"/build/Makefile \
+      "$k"/build/config.gypi "$k"/src "$k"/e2e "$k"/test "$k"/bench "$k"/examples "$k"/ci \
  && npm cache clean --force 2>/dev/null; rm -rf /root/.npm /tmp/*
 COPY bin ./bin
 COPY src ./src
