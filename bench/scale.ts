@@ -93,7 +93,7 @@ async function owned (w: Worker): Promise<number> {
 }
 
 /** A steady producer: `rate` events/s in 100 ms slices, until stopped; counts what it sent. */
-function produceSteadily (topic: string): { stop: () => Promise<{ sent: number, ids: Set<string> }>, sent: () => number } {
+function produceSteadily (topic: string): { stop: () => Promise<{ sent: number, ids: Set<string> }> } {
   const state = { stopping: false }
   let sent = 0
   const ids = new Set<string>()
@@ -115,7 +115,7 @@ function produceSteadily (topic: string): { stop: () => Promise<{ sent: number, 
     }
     await producer.close()
   })()
-  return { stop: async () => { state.stopping = true; await done; return { sent, ids } }, sent: () => sent }
+  return { stop: async () => { state.stopping = true; await done; return { sent, ids } } }
 }
 
 /** Polls the stored next offsets per partition; tracks each partition's longest stall. */
@@ -127,10 +127,9 @@ class StallWatch {
   #longest = 0
   #stored = 0
   #timer: NodeJS.Timeout | null = null
-  #highWater: () => number
 
-  constructor (pool: pg.Pool, group: string, topic: string, highWater: () => number) {
-    this.#pool = pool; this.#group = group; this.#topic = topic; this.#highWater = highWater
+  constructor (pool: pg.Pool, group: string, topic: string) {
+    this.#pool = pool; this.#group = group; this.#topic = topic
   }
 
   start (): void {
@@ -146,12 +145,11 @@ class StallWatch {
           if (prev === undefined || off > prev.offset) this.#last.set(row.partition, { offset: off, at: now })
         }
         this.#stored = sum
-        // a partition stalls while messages wait for it: the producer is ahead of what is stored
-        if (this.#highWater() > sum + rate) {
-          for (let p = 0; p < PARTITIONS; p++) {
-            const at = this.#last.get(p)?.at
-            if (at !== undefined) this.#longest = Math.max(this.#longest, now - at)
-          }
+        // under a steady rate every partition has messages waiting at all times: the time since
+        // its stored offset last advanced is how long it has stalled
+        for (let p = 0; p < PARTITIONS; p++) {
+          const at = this.#last.get(p)?.at
+          if (at !== undefined) this.#longest = Math.max(this.#longest, now - at)
         }
       }
       this.#timer = setTimeout(() => { tick().catch(() => {}) }, 200)
@@ -181,8 +179,7 @@ async function main (): Promise<void> {
     workers.push(first)
     await ready(first)
     producer = produceSteadily(topic)
-    const prod = producer
-    watch = new StallWatch(new pg.Pool({ connectionString: pgUrl, max: 1, options: `-c search_path=${schema}` }), group, topic, () => prod.sent())
+    watch = new StallWatch(new pg.Pool({ connectionString: pgUrl, max: 1, options: `-c search_path=${schema}` }), group, topic)
     watch.start()
     if (mode === 'scale') await scale(topic, group, schema, workers, watch)
     else await restart(topic, group, schema, workers, watch)

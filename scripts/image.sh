@@ -102,7 +102,7 @@ build() {
     "$(npm config get registry)" >"$npmrc"
   log "building $tag (build base $BUILD_BASE, runtime base $RUNTIME_BASE)"
   local start=$SECONDS rc=0
-  podman build --network host --layers \
+  podman build --format docker --network host --layers \
     --build-arg BUILD_BASE="$BUILD_BASE" --build-arg RUNTIME_BASE="$RUNTIME_BASE" \
     --secret id=npmrc,src="$npmrc" --secret id=ca,src="$secrets/ca.pem" \
     -t "$tag" -f "$SLUICE_ROOT/Dockerfile" "$SLUICE_ROOT" >&2 || rc=$?
