@@ -37,7 +37,7 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
       "$k"/build/deps/share "$k"/build/deps/pkgconfig "$k"/build/deps/librdkafka "$k"/build/deps/*.a \
       "$k"/build/deps/*.mk "$k"/build/deps/*.Makefile "$k"/build/*.mk "$k"/build/Makefile \
       "$k"/build/config.gypi "$k"/src "$k"/e2e "$k"/test "$k"/bench "$k"/examples "$k"/ci \
- && npm cache clean --force 2>/dev/null; rm -rf /root/.npm /tmp/*
+ && rm -rf /root/.npm /tmp/*
 COPY bin ./bin
 COPY src ./src
 COPY pipelines ./pipelines

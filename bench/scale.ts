@@ -217,6 +217,8 @@ async function scale (topic: string, group: string, schema: string, workers: Wor
     while (workers.length < want) {
       const w = await startWorker(`w${++n}`, topic, group, schema)
       workers.push(w)
+      // the step is measured once the new worker is in the group (its start-up is no stall)
+      await ready(w)
     }
     while (workers.length > want) {
       const w = workers.pop() as Worker
@@ -228,7 +230,7 @@ async function scale (topic: string, group: string, schema: string, workers: Wor
     await sleep(stepMs)
     const perSec = Math.round((watch.stored - from) / ((performance.now() - t0) / 1000))
     const parts = await Promise.all(workers.map(owned))
-    say(`| ${i + 1} | ${plan[i - 1] ?? 0} -> ${want} | ${perSec} | ${parts.join(' / ')} | ${(watch.takeLongest() / 1000).toFixed(1)} s |`)
+    say(`| ${i + 1} | ${i === 0 ? want : `${plan[i - 1] ?? 0} -> ${want}`} | ${perSec} | ${parts.join(' / ')} | ${(watch.takeLongest() / 1000).toFixed(1)} s |`)
   }
 }
 
