@@ -26,7 +26,7 @@ export default function entityEvents (ctx: PipelineContext): PipelineDefinition<
     name: 'entity-events',
     // a SNAPSHOT_CHUNK's data (and any other `data` string of 64 KiB or more below the top
     // level) stays bytes: a BulkString, decoded by the S3 sink straight into its part buffer
-    stage: compose(decodeJson({ maxBytes: ctx.maxEventBytes, bulk: { key: 'data', minBytes: 64 * 1024 } }), validateEnvelope({ schemasDir: ctx.schemasDir })),
+    stage: compose(decodeJson({ maxBytes: ctx.maxEventBytes, maxDepth: ctx.maxJsonDepth, bulk: { key: 'data', minBytes: 64 * 1024 } }), validateEnvelope({ schemasDir: ctx.schemasDir })),
     classify: classifyByEventType({ routes: { snapshot: SNAPSHOT_MAKERS }, otherwise: 'regular' }),
     routes: { regular: eventLog, snapshot: snapshots }
   })

@@ -1,7 +1,9 @@
-// The demo behind scripts/demo.sh: topic, worker, sample workload, report.
-import { spawn } from 'node:child_process'
+// The demo behind scripts/demo.sh: topic, worker, sample workload, report. The worker runs in
+// the background (scripts/stack.sh up worker) and stays up for exploring; Ctrl-C during the
+// demo or `scripts/stack.sh down` stops it.
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, openSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { ensureTopics } from '../src/kafka/admin.ts'
@@ -15,6 +17,10 @@ const topic = env.SLUICE_DEMO_TOPIC ?? 'entity-events'
 const count = Number(env.SLUICE_DEMO_EVENTS ?? 20000)
 const port = Number(env.SLUICE_HTTP_PORT ?? 8080)
 const source = env.SLUICE_KAFKA_SOURCE ?? 'rdkafka'
+const stackDir = need('SLUICE_STACK_DIR')
+const logFile = `${stackDir}/worker/worker.log`
+/** a wait fails when what it waits on has not moved for this long (a busy machine is slow, not stuck) */
+const stallMs = Number(env.SLUICE_DEMO_STALL_MS ?? 180_000)
 
 function need (name: string): string {
   const v = env[name]
@@ -28,28 +34,38 @@ async function main (): Promise<void> {
   await ensureTopics(brokers, [{ name: topic, partitions: 6 }])
   say(`topic ${topic}: 6 partitions on ${brokers}`)
 
-  mkdirSync('.sluice', { recursive: true })
-  const logFile = '.sluice/demo-worker.log'
-  const out = openSync(logFile, 'a')
-  const worker = spawn('bin/sluice', [], {
-    env: { ...env, SLUICE_NODE: process.execPath, SLUICE_TOPICS: topic, SLUICE_HTTP_PORT: String(port), SLUICE_KAFKA_SOURCE: source },
-    stdio: ['ignore', out, out]
-  })
-  const exited = once(worker, 'exit')
-  say(`worker pid ${worker.pid} (source ${source}), log ${logFile}, API http://127.0.0.1:${port}`)
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true, 60_000, 'the worker to become ready', logFile)
-
-  try {
-    await workload(logFile)
-  } finally {
-    worker.kill('SIGTERM')
-    const [code] = await exited
-    say(`\nworker stopped (exit ${code})`)
-    if (code !== 0) process.exitCode = 1
+  // a worker of an earlier run may consume other topics or another source: start afresh
+  stopWorker()
+  const interrupted = (): void => {
+    process.stderr.write('\ninterrupted: stopping the worker\n')
+    stopWorker()
+    process.exit(130)
   }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  await startWorker({ SLUICE_TOPICS: topic, SLUICE_HTTP_PORT: String(port), SLUICE_KAFKA_SOURCE: source })
+  const pid = readFileSync(`${stackDir}/worker/worker.pid`, 'utf8').trim()
+  say(`worker pid ${pid} (source ${source}), log ${logFile}, API http://127.0.0.1:${port}`)
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.ok === true, stallMs, 'the worker to become ready')
+
+  await workload()
+  process.off('SIGINT', interrupted)
+  process.off('SIGTERM', interrupted)
+  say(`\nthe worker keeps running (pid ${pid}, log ${logFile}); \`scripts/stack.sh down\` stops it and the stack`)
 }
 
-async function workload (logFile: string): Promise<void> {
+/** `scripts/stack.sh up worker` (asynchronous: a Ctrl-C meanwhile reaches the handler at once) */
+async function startWorker (settings: Record<string, string>): Promise<void> {
+  const child = spawn('scripts/stack.sh', ['up', 'worker'], { env: { ...env, ...settings }, stdio: ['ignore', 'inherit', 'inherit'] })
+  const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) throw new Error(`scripts/stack.sh up worker failed (exit ${code}); see ${logFile}`)
+}
+
+function stopWorker (): void {
+  execFileSync('scripts/stack.sh', ['down', 'worker'], { stdio: ['ignore', 'inherit', 'inherit'] })
+}
+
+async function workload (): Promise<void> {
   // this run's messages are those past the high watermarks seen before producing
   const before = await highWatermarks(port)
   const producer = new RdkafkaProducer({ brokers, clientId: 'sluice-demo' })
@@ -72,10 +88,10 @@ async function workload (logFile: string): Promise<void> {
 
   const pool = new pg.Pool({ connectionString: pgUrl, max: 2 })
   const high = sum(await highWatermarks(port))
-  await waitFor(async () => {
+  await waitForCount(async () => {
     const r = await pool.query('SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM sluice_offsets WHERE topic = $1', [topic])
-    return Number(r.rows[0].n) >= high
-  }, 300_000, 'every message to be stored or dead-lettered', logFile)
+    return Number(r.rows[0].n)
+  }, high, 'every message to be stored or dead-lettered')
   const seconds = (performance.now() - started) / 1000
 
   const byType = await pool.query(
@@ -105,13 +121,14 @@ async function workload (logFile: string): Promise<void> {
   for (const r of snaps.rows) say(`snapshots indexed from this topic (${r.kind}): ${r.n}, e.g. ${r.example}`)
   say(`throughput: ${(produced / seconds).toFixed(0)} messages/s end to end (${produced} in ${seconds.toFixed(1)} s, produce included)`)
   say('\nwhere to look next')
-  say(`  psql "${pgUrl.replace(/:[^:@/]+@/, ':***@')}" -c "SELECT * FROM event_counts_hourly ORDER BY hour DESC LIMIT 20"`)
+  say(`  psql "${pgUrl}" -c "SELECT * FROM event_counts_hourly ORDER BY hour DESC LIMIT 20"`)
   say(`  curl -s http://127.0.0.1:${port}/metrics | grep ^sluice_`)
   say(`  curl -s http://127.0.0.1:${port}/admin/status`)
   say(`  curl -s http://127.0.0.1:${port}/snapshots`)
   const task = sample.rows[0] as { entity: string, entity_id: string } | undefined
   if (task !== undefined) say(`  curl -s http://127.0.0.1:${port}/entities/${task.entity}/${task.entity_id}/history`)
-  say('  scripts/stack.sh down   # stop the stack')
+  say('  scripts/stack.sh status # the stack and the worker')
+  say('  scripts/stack.sh down   # stop the worker and the stack')
 }
 
 /** partition -> high watermark, as the worker reports them */
@@ -137,11 +154,24 @@ function metricSum (text: string, name: string): number {
   return sum
 }
 
-async function waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string, logFile: string): Promise<void> {
+async function waitFor (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; see ${logFile}`)
     await sleep(100)
+  }
+}
+
+/** waits until count() reaches target; fails only when the count stops moving for stallMs */
+async function waitForCount (count: () => Promise<number>, target: number, what: string): Promise<void> {
+  let last = -1
+  let movedAt = Date.now()
+  for (;;) {
+    const n = await count().catch(() => last)
+    if (n >= target) return
+    if (n !== last) { last = n; movedAt = Date.now() }
+    if (Date.now() - movedAt > stallMs) throw new Error(`no progress for ${stallMs / 1000} s waiting for ${what} (${last} of ${target}); see ${logFile}`)
+    await sleep(200)
   }
 }
 

@@ -3,7 +3,10 @@
 
 SLUICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLUICE_CACHE="${SLUICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}"
-export SLUICE_ROOT SLUICE_CACHE
+# the local stack's data, pid files and logs (scripts/stack.sh), one directory per checkout
+SLUICE_STACK_DIR="${SLUICE_STACK_DIR:-$SLUICE_ROOT/.sluice/stack}"
+case "$SLUICE_STACK_DIR" in /*) ;; *) SLUICE_STACK_DIR="$PWD/$SLUICE_STACK_DIR";; esac
+export SLUICE_ROOT SLUICE_CACHE SLUICE_STACK_DIR
 
 log() { printf '[sluice] %s\n' "$*" >&2; }
 die() { printf '[sluice] error: %s\n' "$*" >&2; exit 1; }

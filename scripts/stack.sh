@@ -4,16 +4,27 @@
 #   PostgreSQL  (Debian's package, a cluster of our own made with initdb)
 #   versitygw   (S3-compatible server, built with `go install`, posix backend)
 #
-# usage: scripts/stack.sh up [kafka|postgres|s3 ...] | down [--purge] | status | env
-# `up` is idempotent and starts only what is not running; `down` stops exactly the
-# processes `up` started, by the pid it recorded. Data lives under $SLUICE_STACK_DIR.
+# and, on demand, the worker itself (bin/sluice, in the background: `up worker`).
+#
+# usage: scripts/stack.sh up [kafka|postgres|s3|worker ...] | down [--purge] [service...] | status | env
+# `up` is idempotent and starts only what is not running (without arguments: the three
+# servers); `down` stops exactly the processes `up` started, by the pid it recorded (without
+# arguments: the worker too). Data lives under $SLUICE_STACK_DIR (default .sluice/stack).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.4.0}"
 VERSITYGW_VERSION="${SLUICE_VERSITYGW_VERSION:-v1.8.0}"
-STACK_DIR="${SLUICE_STACK_DIR:-$SLUICE_ROOT/.sluice/stack}"
+STACK_DIR="$SLUICE_STACK_DIR"
+# The ports a stack was brought up with stay its ports: status, env and down read them back
+# from $STACK_DIR/ports.env when the SLUICE_*_PORT variables are not set.
+PORT_VARS=(SLUICE_KAFKA_PORT SLUICE_KAFKA_CONTROLLER_PORT SLUICE_PG_PORT SLUICE_S3_PORT SLUICE_HTTP_PORT)
+if [ -f "$STACK_DIR/ports.env" ]; then
+  while IFS='=' read -r k v; do
+    case " ${PORT_VARS[*]} " in *" $k "*) [ -n "${!k:-}" ] || printf -v "$k" '%s' "$v";; esac
+  done <"$STACK_DIR/ports.env"
+fi
 KAFKA_PORT="${SLUICE_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-19093}"
 PG_PORT="${SLUICE_PG_PORT:-15432}"
@@ -88,6 +99,8 @@ require_free_port() { # name port
 # ---------------------------------------------------------------- Kafka
 kafka_install() {
   [ -f "$KAFKA_HOME/.complete" ] && return 0
+  flock 9
+  [ -f "$KAFKA_HOME/.complete" ] && { flock -u 9; return 0; }
   command -v java >/dev/null || die "java (17+) is needed for Kafka"
   command -v mvn >/dev/null || die "mvn is needed to fetch Kafka's jars from Maven Central"
   log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_HOME"
@@ -96,6 +109,7 @@ kafka_install() {
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" \
     >"$KAFKA_HOME/mvn.log" 2>&1 || { tail -n 30 "$KAFKA_HOME/mvn.log" >&2; die "maven could not fetch Kafka $KAFKA_VERSION"; }
   touch "$KAFKA_HOME/.complete"
+  flock -u 9
 }
 
 kafka_config() {
@@ -187,28 +201,46 @@ pg_bindir() {
   echo "$d"
 }
 
-# PostgreSQL refuses to run as root: then the cluster belongs to the `postgres` user.
+# PostgreSQL refuses to run as root: then the cluster belongs to the `postgres` user, which
+# may not be able to enter the checkout (a 0700 home directory such as /root). So as root the
+# cluster (data, socket, log) lives in /var/tmp, in a directory keyed by this stack's path
+# (two checkouts get two clusters), recorded in $STACK_DIR/postgres.cluster and removed by
+# `down --purge`. Any other user runs the cluster itself, under $STACK_DIR/postgres.
 pg_run() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # (from /: the postgres user may not be able to enter the caller's working directory)
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+pg_dir() {
+  if [ "$(id -u)" = 0 ]; then
+    printf '/var/tmp/sluice-pg-%s\n' "$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-16)"
+  else
+    printf '%s\n' "$STACK_DIR/postgres"
+  fi
 }
 
 pg_up() {
-  local dir="$STACK_DIR/postgres" bin
+  local dir bin
+  dir="$(pg_dir)"
   bin="$(pg_bindir)"
   if [ -f "$dir/data/postmaster.pid" ] && pg_run "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     log "postgres already running (pid $(head -n1 "$dir/data/postmaster.pid"))"; return 0
   fi
   require_free_port postgres "$PG_PORT"
-  mkdir -p "$dir/run"
-  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; chmod 755 "$STACK_DIR"; fi
+  if [ "$(id -u)" = 0 ]; then
+    install -d -o postgres -g postgres -m 0700 "$dir"
+    printf '%s\n' "$dir" >"$STACK_DIR/postgres.cluster"
+  fi
+  pg_run mkdir -p "$dir/run"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     log "creating a PostgreSQL cluster in $dir/data"
     local pw="$dir/.pw"
-    printf '%s\n' "$PG_PASSWORD" >"$pw"; [ "$(id -u)" = 0 ] && chown postgres "$pw"
+    printf '%s\n' "$PG_PASSWORD" | pg_run tee "$pw" >/dev/null
     pg_run "$bin/initdb" -D "$dir/data" -U "$PG_USER" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 \
-      -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed (log: $dir/initdb.log)"; }
-    rm -f "$pw"
-    cat >>"$dir/data/postgresql.conf" <<EOF
+      -E UTF8 --locale=C.UTF-8 2>&1 | pg_run tee "$dir/initdb.log" >/dev/null
+    [ "${PIPESTATUS[0]}" = 0 ] || { cat "$dir/initdb.log" >&2; die "initdb failed (log: $dir/initdb.log)"; }
+    pg_run rm -f "$pw"
+    pg_run tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
 # sluice local stack
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -223,7 +255,7 @@ log_min_messages = warning
 EOF
   fi
   # the port may have been overridden since initdb
-  sed -i "s/^port = .*/port = $PG_PORT/" "$dir/data/postgresql.conf"
+  pg_run sed -i "s/^port = .*/port = $PG_PORT/" "$dir/data/postgresql.conf"
   log "starting postgres on 127.0.0.1:$PG_PORT"
   pg_run "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$READY_TIMEOUT" -o "-p $PG_PORT" start >/dev/null 8>&- 9>&- \
     || { tail -n 20 "$dir/postgres.log" >&2; die "postgres did not start (log: $dir/postgres.log)"; }
@@ -236,20 +268,22 @@ EOF
 pg_ready() { pg_run "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
 pg_down() {
-  local dir="$STACK_DIR/postgres"
+  local dir; dir="$(pg_dir)"
   [ -f "$dir/data/postmaster.pid" ] || return 0
   log "stopping postgres (pid $(head -n1 "$dir/data/postmaster.pid"))"
   pg_run "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 pg_status() {
-  local dir="$STACK_DIR/postgres"
+  local dir; dir="$(pg_dir)"
   [ -f "$dir/data/postmaster.pid" ] && pg_run "$(pg_bindir)/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- S3 (versitygw)
 s3_install() {
   [ -x "$VERSITYGW_BIN" ] && return 0
+  flock 9
+  [ -x "$VERSITYGW_BIN" ] && { flock -u 9; return 0; }
   command -v go >/dev/null || die "go is needed to build versitygw"
   local dest; dest="$(dirname "$VERSITYGW_BIN")"
   log "building versitygw $VERSITYGW_VERSION with go install into $dest (about a minute)"
@@ -257,6 +291,7 @@ s3_install() {
   GOBIN="$dest.tmp" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" \
     >"$dest.log" 2>&1 || { tail -n 30 "$dest.log" >&2; die "go install versitygw failed (log: $dest.log)"; }
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  flock -u 9
 }
 
 s3_up() {
@@ -290,6 +325,40 @@ s3_ready() {
 s3_down() { stop_pid s3 "$STACK_DIR/s3/versitygw.pid" "$STACK_DIR/s3/root"; }
 s3_status() { pid_alive "$STACK_DIR/s3/versitygw.pid" "$STACK_DIR/s3/root" && port_open "$S3_PORT"; }
 
+# ---------------------------------------------------------------- the worker (bin/sluice)
+# Not part of a plain `up`: `up worker` starts one in the background on this stack (the demo
+# does), with the stack's settings and SLUICE_TOPICS (default entity-events); `down` stops it.
+WORKER_MARKER="$SLUICE_ROOT/src/main.ts"
+HTTP_PORT="${SLUICE_HTTP_PORT:-8080}"
+
+worker_up() {
+  local dir="$STACK_DIR/worker"
+  if pid_alive "$dir/worker.pid" "$WORKER_MARKER"; then log "worker already running (pid $(cat "$dir/worker.pid"))"; return 0; fi
+  require_free_port worker-http "$HTTP_PORT"
+  mkdir -p "$dir"
+  : >"$dir/worker.log"
+  log "starting the worker (topics ${SLUICE_TOPICS:-entity-events}, API http://127.0.0.1:$HTTP_PORT, log $dir/worker.log)"
+  (
+    # shellcheck source=scripts/bootstrap.sh
+    . "$SLUICE_ROOT/scripts/bootstrap.sh" # a Node that sluice supports, on PATH
+    eval "$(print_env)"
+    export SLUICE_TOPICS="${SLUICE_TOPICS:-entity-events}" SLUICE_HTTP_PORT="$HTTP_PORT"
+    exec setsid "$SLUICE_ROOT/bin/sluice" >>"$dir/worker.log" 2>&1 </dev/null 8>&- 9>&-
+  ) &
+  echo $! >"$dir/worker.pid"
+  # the HTTP API listens once migrations ran and the sinks opened (slower on a busy machine)
+  READY_TIMEOUT=$((READY_TIMEOUT > 180 ? READY_TIMEOUT : 180)) wait_ready worker "$dir/worker.log" worker_ready
+}
+
+worker_ready() {
+  local dir="$STACK_DIR/worker"
+  ! pid_exited "$dir/worker.pid" || { tail -n 20 "$dir/worker.log" >&2; die "the worker exited during start-up (log: $dir/worker.log)"; }
+  pid_alive "$dir/worker.pid" "$WORKER_MARKER" && port_open "$HTTP_PORT"
+}
+
+worker_down() { stop_pid worker "$STACK_DIR/worker/worker.pid" "$WORKER_MARKER"; }
+worker_status() { pid_alive "$STACK_DIR/worker/worker.pid" "$WORKER_MARKER" && port_open "$HTTP_PORT"; }
+
 # ---------------------------------------------------------------- commands
 print_env() {
   cat <<EOF
@@ -303,7 +372,8 @@ export SLUICE_S3_SECRET_KEY=$S3_SECRET_KEY
 EOF
 }
 
-services() { if [ $# -eq 0 ]; then echo kafka postgres s3; else echo "$@"; fi; }
+# the default services: `up` starts the servers; `down` stops the worker first, then them
+services() { if [ $# -gt 0 ]; then echo "$@"; elif [ "$cmd" = down ]; then echo worker kafka postgres s3; else echo kafka postgres s3; fi; }
 
 cmd="${1:-status}"; shift || true
 case "$cmd" in
@@ -313,11 +383,17 @@ case "$cmd" in
     # one lock for this stack's data, one for the shared cache's installs
     exec 8>"$STACK_DIR/.lock" 9>"$SLUICE_CACHE/.install.lock"
     # (the servers started below get `8>&- 9>&-`: a daemon that inherited a lock's fd would
-    # hold it for its whole life, and every later `up` or `down` would wait on it forever)
+    # hold it for its whole life, and every later `up` or `down` would wait on it forever;
+    # the cache's lock is held only while installing, so other checkouts start meanwhile)
     flock 8
-    flock 9
+    for v in "${PORT_VARS[@]}"; do
+      case "$v" in
+        SLUICE_KAFKA_PORT) echo "$v=$KAFKA_PORT";; SLUICE_KAFKA_CONTROLLER_PORT) echo "$v=$KAFKA_CONTROLLER_PORT";;
+        SLUICE_PG_PORT) echo "$v=$PG_PORT";; SLUICE_S3_PORT) echo "$v=$S3_PORT";; SLUICE_HTTP_PORT) echo "$v=$HTTP_PORT";;
+      esac
+    done >"$STACK_DIR/ports.env"
     for s in $(services "$@"); do
-      case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; *) die "unknown service: $s";; esac
+      case "$s" in kafka) kafka_up;; postgres|pg) pg_up;; s3) s3_up;; worker) worker_up;; *) die "unknown service: $s";; esac
     done
     log "stack is up"
     ;;
@@ -326,9 +402,15 @@ case "$cmd" in
     purge=0; list=()
     for a in "$@"; do if [ "$a" = --purge ]; then purge=1; else list+=("$a"); fi; done
     for s in $(services "${list[@]}"); do
-      case "$s" in kafka) kafka_down;; postgres|pg) pg_down;; s3) s3_down;; *) die "unknown service: $s";; esac
+      case "$s" in kafka) kafka_down;; postgres|pg) pg_down;; s3) s3_down;; worker) worker_down;; *) die "unknown service: $s";; esac
     done
-    if [ $purge = 1 ]; then log "removing $STACK_DIR"; rm -rf "$STACK_DIR"; fi
+    if [ $purge = 1 ]; then
+      if [ -f "$STACK_DIR/postgres.cluster" ]; then
+        cluster="$(cat "$STACK_DIR/postgres.cluster")"
+        case "$cluster" in /var/tmp/sluice-pg-*) log "removing $cluster"; rm -rf "$cluster";; esac
+      fi
+      log "removing $STACK_DIR"; rm -rf "$STACK_DIR"
+    fi
     ;;
   status)
     rc=0
@@ -336,8 +418,10 @@ case "$cmd" in
       case "$s" in kafka) f=kafka_status; p=$KAFKA_PORT;; postgres) f=pg_status; p=$PG_PORT;; s3) f=s3_status; p=$S3_PORT;; esac
       if $f; then printf '%-9s up    127.0.0.1:%s\n' "$s" "$p"; else printf '%-9s down  127.0.0.1:%s\n' "$s" "$p"; rc=3; fi
     done
+    # the worker is optional: listed, but its absence is not a failed status
+    if worker_status; then printf '%-9s up    http://127.0.0.1:%s (log %s)\n' worker "$HTTP_PORT" "$STACK_DIR/worker/worker.log"; else printf '%-9s down\n' worker; fi
     exit $rc
     ;;
   env) print_env ;;
-  *) die "usage: $0 up [service...] | down [--purge] [service...] | status | env" ;;
+  *) die "usage: $0 up [kafka|postgres|s3|worker ...] | down [--purge] [service...] | status | env" ;;
 esac

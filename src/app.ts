@@ -1,11 +1,18 @@
+import { readFileSync } from 'node:fs'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { adminRoutes } from './api/admin.ts'
+import { auditRoutes, installAudit } from './api/audit.ts'
+import { installAuth, loadAuth } from './api/auth.ts'
+import { dlqRoutes } from './api/dlq.ts'
+import { openapi } from './api/openapi.ts'
+import { deadLetterGauges } from './control/dlq-gauges.ts'
+import { GroupControl } from './control/group-control.ts'
 import { entityRoutes } from './api/entities.ts'
 import { snapshotRoutes } from './api/snapshots.ts'
-import type { S3Config } from './config/config.ts'
+import type { ApiConfig, S3Config } from './config/config.ts'
 import { healthRoutes } from './api/health.ts'
 import { metricsRoutes } from './api/metrics.ts'
 import { ensureTopics } from './kafka/admin.ts'
@@ -40,10 +47,19 @@ export interface AppOptions {
   flushConcurrency: number
   /** S3 of the snapshots, for the snapshot API and restores (null: not configured) */
   s3?: S3Config | null
+  /** the operator API's credentials and limits (default: auth off, as in embedded tests) */
+  api?: ApiConfig
+  control?: { pollMs: number, dlqRetentionDays: number }
 }
+
+const API_DEFAULTS: ApiConfig = { auth: 'off', tokensFile: null, jwt: null, rateLimitPerMinute: 600, healthPort: null }
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface App {
   http: FastifyInstance
+  /** health and metrics on a port of their own (SLUICE_HEALTH_PORT), else null */
+  health: FastifyInstance | null
+  control: GroupControl
   runner: PipelineRunner
   pool: pg.Pool
   metrics: SluiceMetrics
@@ -53,6 +69,9 @@ export interface App {
 
 /** Wiring only: pool, migrations, DLQ producer, runner, HTTP API. */
 export async function buildApp (o: AppOptions): Promise<App> {
+  const api = o.api ?? API_DEFAULTS
+  // a bad tokens file or key stops the worker here, before anything is started
+  const auth = loadAuth(api)
   const pool = new pg.Pool({
     connectionString: o.pgUrl,
     max: o.pgPoolSize,
@@ -103,7 +122,21 @@ export async function buildApp (o: AppOptions): Promise<App> {
       flushConcurrency: o.flushConcurrency
     })
 
-    const http = Fastify({
+    const control = new GroupControl({
+      pool,
+      pgUrl: o.pgUrl,
+      schema: o.pgSchema,
+      group: o.group,
+      worker: o.clientId,
+      runner,
+      logger: o.logger.child({ component: 'control' }),
+      pollMs: o.control?.pollMs ?? 5000,
+      dlqRetentionDays: o.control?.dlqRetentionDays ?? 30,
+      retry: o.retry
+    })
+    deadLetterGauges(metrics.registry, pool)
+
+    const newServer = (): FastifyInstance => Fastify({
       loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       // Fastify's default strips unknown properties silently: `{"partition": 0}` (a typo)
@@ -113,24 +146,36 @@ export async function buildApp (o: AppOptions): Promise<App> {
       // schemas give a 400 past that, not the router's 414 past its default of 100
       routerOptions: { maxParamLength: 2048 }
     })
-    await http.register(healthRoutes, { runner, pool })
-    await http.register(metricsRoutes, { runner, metrics })
-    await http.register(adminRoutes, { runner })
+    const http = newServer()
+    const health = api.healthPort === null ? null : newServer()
+    await openapi(http, VERSION)
+    await installAuth(http, api, auth, o.logger.child({ component: 'auth' }))
+    installAudit(http, pool, o.clientId, o.logger.child({ component: 'audit' }))
+    await (health ?? http).register(healthRoutes, { runner, pool })
+    await (health ?? http).register(metricsRoutes, { runner, metrics })
+    await http.register(adminRoutes, { runner, control, brokers: o.brokers, group: o.group, worker: o.clientId })
+    await http.register(auditRoutes, { pool })
+    await http.register(dlqRoutes, { pool, producer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
     await http.register(entityRoutes, { pool })
     const snapshotObjects = o.s3 == null ? null : new SnapshotObjects(createReadClient(o.s3), o.s3.bucket)
     http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })
     await http.register(snapshotRoutes, { pool, schema: o.pgSchema, objects: snapshotObjects })
 
+    await control.start()
     const dlqProducer = producer
     return {
       http,
+      health,
+      control,
       runner,
       pool,
       metrics,
       migrations,
       async close (graceMs: number): Promise<boolean> {
         const clean = await runner.stop(graceMs)
+        await control.stop()
         await http.close()
+        await health?.close()
         await closeSinks()
         await dlqProducer.close()
         await pool.end()

@@ -1,6 +1,8 @@
 // Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
 // stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
 // Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
+// first: refuses a runtime that alters keys before any other module (a native addon) loads
+import './runtime-guard.ts'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
 import type { App } from './app.ts'
@@ -26,7 +28,7 @@ try {
 const logger = pino({
   level: config.logLevel,
   base: { pid: process.pid, clientId: config.kafka.clientId },
-  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey'], censor: '[redacted]' }
+  redact: { paths: ['pg.url', '*.password', 'password', 'connectionString', 's3.secretAccessKey', '*.secretAccessKey', 'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization'], censor: '[redacted]' }
 })
 
 let app: App | null = null
@@ -41,7 +43,13 @@ async function stop (code: number, reason: string, err?: unknown): Promise<void>
   if (err !== undefined) logger.fatal({ err }, `stopping: ${oneLine(err)}`)
   else logger.info({ reason, graceMs: config.shutdownGraceMs }, 'stopping')
   let clean = true
-  if (app !== null) clean = await app.close(config.shutdownGraceMs).catch((e) => { logger.error({ err: e }, 'error while closing'); return false })
+  let closeFailed = false
+  if (app !== null) clean = await app.close(config.shutdownGraceMs).catch((e) => { logger.error({ err: e }, 'error while closing'); closeFailed = true; return false })
+  if (!clean && !closeFailed && err === undefined) {
+    const timeout = new SluiceError('SLUICE_ERR_SHUTDOWN_TIMEOUT', `the shutdown grace (SLUICE_SHUTDOWN_GRACE_MS=${config.shutdownGraceMs}) ran out before every batch was written; unwritten messages are read again on restart`)
+    logger.error({ code: timeout.code }, timeout.message)
+    err = timeout
+  }
   if (err !== undefined) process.stderr.write(`sluice: ${oneLine(err)}\n`)
   logger.flush()
   process.exit(code !== 0 ? code : clean ? 0 : 1)
@@ -52,7 +60,7 @@ process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 
 async function start (): Promise<void> {
   logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
-  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
+  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   // a database or broker that is still starting is waited for; anything else is fatal
   app = await retry(async () => {
     const source = createSource(config, logger)
@@ -73,7 +81,9 @@ async function start (): Promise<void> {
         inflight: config.inflight,
         retry: config.retry,
         flushConcurrency: config.flushConcurrency,
-        s3: config.s3
+        s3: config.s3,
+        api: config.api,
+        control: config.control
       })
     } catch (err) {
       // the failed attempt's source is closed; the next attempt builds its own
@@ -89,6 +99,7 @@ async function start (): Promise<void> {
   const running = app
   running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
   await running.http.listen({ host: config.http.host, port: config.http.port })
+  if (running.health !== null && config.api.healthPort !== null) await running.health.listen({ host: config.http.host, port: config.api.healthPort })
   await running.runner.start()
   logger.info({ http: `http://${config.http.host}:${config.http.port}` }, 'sluice is running')
 }

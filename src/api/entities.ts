@@ -30,6 +30,7 @@ export async function entityRoutes (app: FastifyInstance, opts: EntitiesOptions)
   const notFound = (p: Params, what = 'no events'): string => `${p.type}/${p.id}: ${what}`
 
   app.get<{ Params: Params, Querystring: { limit: number, after: number } }>('/entities/:type/:id/history', {
+    config: { scope: 'read' },
     schema: {
       params,
       querystring: {
@@ -48,6 +49,7 @@ export async function entityRoutes (app: FastifyInstance, opts: EntitiesOptions)
   })
 
   app.get<{ Params: Params, Querystring: { at?: string, version?: number } }>('/entities/:type/:id/state', {
+    config: { scope: 'read' },
     schema: {
       params,
       querystring: { type: 'object', additionalProperties: false, properties: { at: isoTime, version: versionNumber } }
@@ -69,6 +71,7 @@ export async function entityRoutes (app: FastifyInstance, opts: EntitiesOptions)
   })
 
   app.get<{ Params: Params, Querystring: { from: number, to: number } }>('/entities/:type/:id/diff', {
+    config: { scope: 'read' },
     schema: {
       params,
       querystring: { type: 'object', additionalProperties: false, required: ['from', 'to'], properties: { from: versionNumber, to: versionNumber } }
@@ -93,6 +96,7 @@ export async function entityRoutes (app: FastifyInstance, opts: EntitiesOptions)
   })
 
   app.get<{ Params: Params & { field: string } }>('/entities/:type/:id/timeline/:field', {
+    config: { scope: 'read' },
     schema: {
       params: { ...params, required: [...params.required, 'field'], properties: { ...params.properties, field: { type: 'string', minLength: 1, maxLength: 200 } } }
     },

@@ -50,6 +50,7 @@ export async function snapshotRoutes (app: FastifyInstance, opts: SnapshotsOptio
   const { pool, objects } = opts
 
   app.get<{ Querystring: { before?: string, kind?: string, limit: number } }>('/snapshots', {
+    config: { scope: 'read' },
     schema: {
       querystring: {
         type: 'object',
@@ -85,6 +86,7 @@ export async function snapshotRoutes (app: FastifyInstance, opts: SnapshotsOptio
   }
 
   app.get<{ Params: { id: string }, Querystring: { download?: string } }>('/snapshots/:id', {
+    config: { scope: 'read' },
     schema: { params: idParams, querystring: { type: 'object', additionalProperties: false, properties: { download: { enum: ['1', '0', 'true', 'false'] } } } },
     schemaErrorFormatter
   }, async (req, reply) => {
@@ -93,7 +95,7 @@ export async function snapshotRoutes (app: FastifyInstance, opts: SnapshotsOptio
     return req.query.download === '1' || req.query.download === 'true' ? await serveObject(s, reply) : s
   })
 
-  app.get<{ Params: { id: string } }>('/snapshots/:id/object', { schema: { params: idParams }, schemaErrorFormatter }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/snapshots/:id/object', { config: { scope: 'read' }, schema: { params: idParams }, schemaErrorFormatter }, async (req, reply) => {
     const s = await getSnapshot(pool, req.params.id)
     if (s === null) return sendError(reply, 404, 'Not Found', `snapshot ${req.params.id} is not in the index`)
     return await serveObject(s, reply)
@@ -108,10 +110,10 @@ export async function snapshotRoutes (app: FastifyInstance, opts: SnapshotsOptio
     }
   }
 
-  app.post<{ Body: RestoreBody & { at: string } }>('/restore', { schema: { body: restoreBody(true) }, schemaErrorFormatter }, async (req, reply) =>
+  app.post<{ Body: RestoreBody & { at: string } }>('/restore', { config: { scope: 'operate' }, schema: { body: restoreBody(true) }, schemaErrorFormatter }, async (req, reply) =>
     await restore(reply, req.body))
 
-  app.post<{ Params: { id: string }, Body: RestoreBody }>('/snapshots/:id/restore', { schema: { params: idParams, body: restoreBody(false) }, schemaErrorFormatter }, async (req, reply) => {
+  app.post<{ Params: { id: string }, Body: RestoreBody }>('/snapshots/:id/restore', { config: { scope: 'operate' }, schema: { params: idParams, body: restoreBody(false) }, schemaErrorFormatter }, async (req, reply) => {
     let at = req.body.at
     if (at === undefined) {
       const s = await getSnapshot(pool, req.params.id)

@@ -18,6 +18,10 @@ export interface Config {
   retry: { baseMs: number, maxMs: number }
   flushConcurrency: number
   maxEventBytes: number
+  /** deeper JSON nesting is poison (SLUICE_ERR_TOO_DEEP) */
+  maxJsonDepth: number
+  /** run on a Node.js whose JSON.parse alters escaped keys (src/runtime.ts) */
+  allowAffectedRuntime: boolean
   dlqTopicSuffix: string
   http: { host: string, port: number }
   shutdownGraceMs: number
@@ -29,6 +33,23 @@ export interface Config {
   s3: S3Config | null
   /** where SNAPSHOT_UPLOADED / SNAPSHOT_FAILED are produced */
   snapshotsTopic: string
+  /** the operator API's credentials, limits and ports (src/control/, src/api/auth.ts) */
+  api: ApiConfig
+  /** group-wide control: how often desired pauses, offset moves and heartbeats are checked */
+  control: { pollMs: number, dlqRetentionDays: number }
+}
+
+/** Who may call the API. `auth: 'off'` (explicit) lets every request through as `anonymous`. */
+export interface ApiConfig {
+  auth: 'on' | 'off'
+  /** JSON file of bearer tokens: [{ name, scopes, sha256 }] (null: no tokens) */
+  tokensFile: string | null
+  /** JWT verification key (HS256 secret or RS256 public key in PEM; null: no JWT) */
+  jwt: { keyFile: string, algorithm: 'HS256' | 'RS256' } | null
+  /** requests per minute per token (per address for anonymous callers) */
+  rateLimitPerMinute: number
+  /** null: health and metrics on the API's port; else on this port only */
+  healthPort: number | null
 }
 
 /** The S3 snapshot sink's settings (src/sinks/s3/). */
@@ -79,6 +100,8 @@ const VARS = {
   SLUICE_RETRY_MAX_MS: [{ type: 'integer', minimum: 1 }, 10000],
   SLUICE_FLUSH_CONCURRENCY: [{ type: 'integer', minimum: 1, maximum: 64 }, 3],
   SLUICE_MAX_EVENT_BYTES: [{ type: 'integer', minimum: 64 }, 1024 * 1024],
+  SLUICE_MAX_JSON_DEPTH: [{ type: 'integer', minimum: 2, maximum: 10000 }, 512],
+  SLUICE_ALLOW_AFFECTED_RUNTIME: [{ enum: ['true', 'false'] }, 'false'],
   SLUICE_DLQ_SUFFIX: [{ type: 'string', minLength: 1 }, '.dlq'],
   SLUICE_HTTP_HOST: [{ type: 'string', minLength: 1 }, '127.0.0.1'],
   SLUICE_HTTP_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, 8080],
@@ -97,7 +120,15 @@ const VARS = {
   SLUICE_S3_QUEUE_SIZE: [{ type: 'integer', minimum: 1, maximum: 16 }, 2],
   SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
   SLUICE_S3_CHUNK_TIMEOUT_MS: [{ type: 'integer', minimum: 1000 }, 15 * 60_000],
-  SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots']
+  SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots'],
+  SLUICE_API_AUTH: [{ enum: ['on', 'off'] }, 'on'],
+  SLUICE_API_TOKENS_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_KEY_FILE: [{ type: 'string' }, ''],
+  SLUICE_API_JWT_ALGORITHM: [{ enum: ['HS256', 'RS256'] }, 'HS256'],
+  SLUICE_API_RATE_LIMIT: [{ type: 'integer', minimum: 1, maximum: 1000000 }, 600],
+  SLUICE_HEALTH_PORT: [{ type: 'integer', minimum: 0, maximum: 65535 }, undefined],
+  SLUICE_CONTROL_POLL_MS: [{ type: 'integer', minimum: 100, maximum: 600000 }, 5000],
+  SLUICE_DLQ_RETENTION_DAYS: [{ type: 'integer', minimum: 1, maximum: 36500 }, 30]
 } as const
 
 type VarName = keyof typeof VARS
@@ -109,6 +140,11 @@ const schema = {
   properties: Object.fromEntries(Object.entries(VARS).map(([k, [s, d]]) => [k, d === undefined ? s : { ...s, default: d }]))
 }
 const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile<Raw>(schema)
+
+/** SLUICE_ALLOW_AFFECTED_RUNTIME alone, for the runtime check that runs before anything else loads. */
+export function allowsAffectedRuntime (env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true'
+}
 
 /** Variable names sluice reads, for the README check and `--help`. */
 export const configVariables: readonly string[] = Object.keys(VARS)
@@ -165,6 +201,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     retry: { baseMs: r.SLUICE_RETRY_BASE_MS, maxMs: r.SLUICE_RETRY_MAX_MS },
     flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
     maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
+    maxJsonDepth: r.SLUICE_MAX_JSON_DEPTH,
+    allowAffectedRuntime: r.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true',
     dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
     http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },
     shutdownGraceMs: r.SLUICE_SHUTDOWN_GRACE_MS,
@@ -186,7 +224,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
           maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS,
           chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS
         },
-    snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC
+    snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC,
+    api: {
+      auth: r.SLUICE_API_AUTH,
+      tokensFile: r.SLUICE_API_TOKENS_FILE === '' ? null : resolve(r.SLUICE_API_TOKENS_FILE),
+      jwt: r.SLUICE_API_JWT_KEY_FILE === '' ? null : { keyFile: resolve(r.SLUICE_API_JWT_KEY_FILE), algorithm: r.SLUICE_API_JWT_ALGORITHM },
+      rateLimitPerMinute: r.SLUICE_API_RATE_LIMIT,
+      healthPort: r.SLUICE_HEALTH_PORT ?? null
+    },
+    control: { pollMs: r.SLUICE_CONTROL_POLL_MS, dlqRetentionDays: r.SLUICE_DLQ_RETENTION_DAYS }
   }
   return deepFreeze(config)
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, findErrorBy } from '@platformatic/kafka'
 import { SluiceError, errorMessage } from '../errors.ts'
+import { parseBrokers } from './brokers.ts'
 
 /**
  * Topic administration over @platformatic/kafka's Admin client rather than node-rdkafka's:
@@ -24,13 +25,8 @@ export interface AdminCallOptions {
   timeoutMs?: number
 }
 
-export function brokerArray (brokers: string | readonly string[]): string[] {
-  const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers]
-  return list.map((b) => b.trim()).filter((b) => b !== '')
-}
-
 async function withAdmin<T> (brokers: string | readonly string[], opts: AdminCallOptions, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ clientId: opts.clientId ?? 'sluice-admin', bootstrapBrokers: brokerArray(brokers), retries: 2, retryDelay: 250 })
+  const admin = new Admin({ clientId: opts.clientId ?? 'sluice-admin', bootstrapBrokers: parseBrokers(brokers), retries: 2, retryDelay: 250 })
   try {
     return await fn(admin)
   } finally {

@@ -1,9 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { Consumer, ConnectionPool, IS_CONTROL, ListOffsetTimestamps, findErrorBy } from '@platformatic/kafka'
-import type { ClusterMetadata, ConnectionOptions, ConsumerOptions, GroupAssignment, KafkaRecord, RecordsBatch, fetchV17 } from '@platformatic/kafka'
-import type { Logger } from 'pino'
-import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
-import { brokerArray } from './admin.ts'
+import { Consumer, ConnectionPool, IS_CONTROL, ListOffsetTimestamps } from '@platformatic/kafka'
+import type { ClusterMetadata, ConnectionOptions, ConsumerOptions, GroupAssignment } from '@platformatic/kafka'
+import { SluiceError, errorMessage } from '../errors.ts'
+import { parseBrokers } from './brokers.ts'
+import {
+  EMPTY, OFFSET_OUT_OF_RANGE, TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_GRACE_MS, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
+  defaultOffsets, fetchRequest, isFatalPlatformatic, responseOf, toMessage
+} from './platformatic-client.ts'
+import type { FetchResponse, PartState } from './platformatic-client.ts'
+import { SourceCore } from './source-core.ts'
+import type { SourceLogger } from './source-core.ts'
 import type { KafkaMessage, Source, SourceHandlers, TopicPartition, TopicPartitionOffset } from './types.ts'
 import { tpKey } from './types.ts'
 
@@ -13,7 +18,7 @@ export interface PlatformaticSourceOptions {
   groupId: string
   clientId: string
   topics: readonly string[]
-  logger?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
+  logger?: SourceLogger
   /** how long a fetch waits for data on the broker, default 500 ms */
   maxWaitMs?: number
   /** bytes per fetch response, default 16 MiB; per partition, default 1 MiB */
@@ -28,56 +33,6 @@ export interface PlatformaticSourceOptions {
   brokerDownTimeoutMs?: number
   /** extra @platformatic/kafka client options (tls, sasl, timeouts...) */
   client?: Partial<ConsumerOptions<Buffer, Buffer, Buffer, Buffer>>
-}
-
-/** A live partition: its next offset to fetch. */
-interface PartState {
-  readonly key: string
-  readonly topic: string
-  readonly partition: number
-  position: bigint
-}
-
-type FetchResponse = fetchV17.FetchResponse
-
-const EMPTY = Buffer.alloc(0)
-/** record batch attribute bit: timestamps are the broker's append time */
-const LOG_APPEND_TIME = 0x08
-// Kafka protocol error codes handled per partition
-const OFFSET_OUT_OF_RANGE = 1
-const UNKNOWN_TOPIC_OR_PARTITION = 3
-const TOPIC_AUTHORIZATION_FAILED = 29
-const UNKNOWN_TOPIC_ID = 100
-/** how long a topic may stay unknown to its leader before it is fatal */
-const UNKNOWN_TOPIC_GRACE_MS = 10_000
-
-/** The fetch response inside a (possibly nested) fetch error: its other partitions are usable. */
-function responseOf (err: unknown): FetchResponse | null {
-  const seen = new Set<unknown>()
-  const stack: unknown[] = [err]
-  let found: FetchResponse | null = null
-  while (stack.length > 0) {
-    const e = stack.pop() as { response?: FetchResponse, errors?: unknown[] } | null
-    if (e === null || typeof e !== 'object' || seen.has(e)) continue
-    seen.add(e)
-    if (e.response !== undefined && Array.isArray(e.response.responses)) found = e.response
-    if (Array.isArray(e.errors)) stack.push(...e.errors)
-  }
-  return found
-}
-
-function toMessage (topic: string, partition: number, batch: RecordsBatch, r: KafkaRecord, offset: bigint): KafkaMessage {
-  let headers: Record<string, Buffer> | undefined
-  if (r.headers.length > 0) {
-    headers = {}
-    for (const [k, v] of r.headers) {
-      if (k !== null) headers[k.toString()] = v ?? EMPTY
-    }
-  }
-  // LogAppendTime topics carry the broker's time in the batch header
-  const timestamp = Number((batch.attributes & LOG_APPEND_TIME) !== 0 ? batch.maxTimestamp : batch.firstTimestamp + r.timestampDelta)
-  const size = (r.key === null ? 0 : r.key.length) + (r.value === null ? 0 : r.value.length)
-  return { topic, partition, offset: Number(offset), key: r.key, value: r.value, timestamp, headers, size }
 }
 
 /**
@@ -104,31 +59,27 @@ export class PlatformaticSource implements Source {
   readonly #o: PlatformaticSourceOptions
   readonly #consumer: Consumer
   readonly #pool: ConnectionPool
-  #handlers: SourceHandlers | null = null
+  readonly #core: SourceCore
   readonly #live = new Map<string, PartState>()
   /** what onAssign was last called with and onRevoke not yet */
   #owned: TopicPartition[] = []
-  readonly #paused = new Set<string>()
   #gen = 0
-  #chain: Promise<void> = Promise.resolve()
   readonly #inflightNodes = new Set<number>()
   #pumping = false
   #retryTimer: NodeJS.Timeout | null = null
   #running = false
-  #closing = false
   #closed: Promise<void> | null = null
-  #ready = false
-  #failed = false
   #failingSince = 0
   readonly #unknownSince = new Map<string, number>()
 
   constructor (opts: PlatformaticSourceOptions) {
     if (opts.topics.length === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'PlatformaticSource needs at least one topic')
     this.#o = opts
+    this.#core = new SourceCore({ kind: 'platformatic', logger: opts.logger, isFatal: isFatalPlatformatic })
     const client = opts.client ?? {}
     this.#consumer = new Consumer({
       clientId: opts.clientId,
-      bootstrapBrokers: brokerArray(opts.brokers),
+      bootstrapBrokers: parseBrokers(opts.brokers),
       groupId: opts.groupId,
       autocommit: false,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
@@ -145,35 +96,43 @@ export class PlatformaticSource implements Source {
     this.#pool = new ConnectionPool(`${opts.clientId}-fetch`, { connectTimeout, requestTimeout, tls, ssl, tlsServerName, sasl })
     this.#consumer.on('consumer:group:join', (p) => { this.#joined(p.assignments ?? []) })
     this.#consumer.on('consumer:heartbeat:stalled', (p) => {
-      this.#fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka group heartbeats failing for ${Math.round(p.stalledFor / 1000)} s${p.lastError !== undefined ? ': ' + p.lastError.message : ''}`, { cause: p.lastError }))
+      this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka group heartbeats failing for ${Math.round(p.stalledFor / 1000)} s${p.lastError !== undefined ? ': ' + p.lastError.message : ''}`, { cause: p.lastError }))
     })
     this.#consumer.on('error', (err: Error) => {
       this.#o.logger?.warn({ err: errorMessage(err) }, 'kafka consumer group error')
-      if (this.#isFatal(err)) this.#fail(err)
+      if (isFatalPlatformatic(err)) this.#core.fail(err)
     })
-    this.#pool.on('failed', () => {}) // connection failures surface as fetch errors
+    // connection failures also surface as fetch errors (retried, then reported by #fetchFailed)
+    this.#pool.on('failed', (p: { broker?: { host: string, port: number }, error?: Error }) => {
+      this.#o.logger?.warn({ broker: p?.broker === undefined ? undefined : `${p.broker.host}:${p.broker.port}`, err: errorMessage(p?.error) }, 'kafka fetch connection failed')
+    })
   }
 
   async start (handlers: SourceHandlers): Promise<void> {
-    if (this.#handlers !== null) throw new SluiceError('SLUICE_ERR_CONFIG', 'PlatformaticSource started twice')
-    this.#handlers = handlers
+    this.#core.started(handlers)
     this.#running = true
     for (const topic of this.#o.topics) this.#consumer.topics.track(topic)
     try {
       await this.#consumer.joinGroup({})
     } catch (err) {
       this.#running = false
-      throw this.#wrap(err, `cannot join consumer group ${this.#o.groupId}`)
+      throw this.#core.wrap(err, `cannot join consumer group ${this.#o.groupId}`)
     }
   }
 
   pause (partitions: TopicPartition[]): void {
-    for (const tp of partitions) this.#paused.add(tpKey(tp.topic, tp.partition))
+    this.#core.pause(partitions)
   }
 
   resume (partitions: TopicPartition[]): void {
-    for (const tp of partitions) this.#paused.delete(tpKey(tp.topic, tp.partition))
+    this.#core.resume(partitions)
     this.#pump()
+  }
+
+  async seek (tp: TopicPartition, offset: number): Promise<void> {
+    // a response in flight for the old position is dropped (its position no longer matches)
+    const s = this.#live.get(tpKey(tp.topic, tp.partition))
+    if (s !== undefined) s.position = BigInt(offset)
   }
 
   async commit (offsets: TopicPartitionOffset[]): Promise<void> {
@@ -184,7 +143,7 @@ export class PlatformaticSource implements Source {
         offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: BigInt(o.offset), leaderEpoch: -1 }))
       })
     } catch (err) {
-      throw this.#wrap(err, 'kafka commit failed', 'SLUICE_ERR_KAFKA_TRANSIENT')
+      throw this.#core.wrap(err, 'kafka commit failed', 'SLUICE_ERR_KAFKA_TRANSIENT')
     }
   }
 
@@ -193,7 +152,7 @@ export class PlatformaticSource implements Source {
   }
 
   isReady (): boolean {
-    return this.#ready && !this.#closing
+    return this.#core.isReady()
   }
 
   async highWatermarks (): Promise<Map<string, number>> {
@@ -225,17 +184,15 @@ export class PlatformaticSource implements Source {
 
   #beforeJoin (): Promise<void> {
     this.#stopDelivery()
-    this.#chain = this.#chain.then(() => this.#revokeOwned())
-    return this.#chain
+    return this.#core.enqueue(() => this.#revokeOwned())
   }
 
   async #revokeOwned (): Promise<void> {
     this.#stopDelivery()
     const tps = this.#owned
     this.#owned = []
-    for (const tp of tps) this.#paused.delete(tpKey(tp.topic, tp.partition))
-    if (tps.length === 0 || this.#handlers === null) return
-    await this.#handlers.onRevoke(tps).catch((err) => this.#o.logger?.warn({ err: errorMessage(err) }, 'onRevoke failed'))
+    this.#core.resume(tps)
+    await this.#core.revoke(tps)
   }
 
   #joined (assignments: GroupAssignment[]): void {
@@ -245,7 +202,7 @@ export class PlatformaticSource implements Source {
       if (!topics.has(a.topic)) continue
       for (const partition of a.partitions) tps.push({ topic: a.topic, partition })
     }
-    this.#chain = this.#chain.then(() => this.#assign(tps))
+    this.#core.enqueue(() => this.#assign(tps)).catch((err) => this.#core.fail(err))
   }
 
   async #assign (tps: TopicPartition[]): Promise<void> {
@@ -256,44 +213,23 @@ export class PlatformaticSource implements Source {
     const start = new Map<string, bigint>()
     try {
       if (tps.length > 0) {
-        const answer = await (this.#handlers as SourceHandlers).onAssign(tps)
+        const answer = await (this.#core.handlers as SourceHandlers).onAssign(tps)
         for (const a of answer) if (a.offset >= 0) start.set(tpKey(a.topic, a.partition), BigInt(a.offset))
         const missing = tps.filter((tp) => !start.has(tpKey(tp.topic, tp.partition)))
-        if (missing.length > 0) await this.#defaultOffsets(missing, start)
+        if (missing.length > 0) await defaultOffsets(this.#consumer, missing, start)
       }
     } catch (err) {
-      this.#fail(err)
+      this.#core.fail(err)
       return
     }
-    if (gen !== this.#gen || this.#closing) return // a rebalance began meanwhile: its revoke follows
+    if (gen !== this.#gen || this.#core.closing) return // a rebalance began meanwhile: its revoke follows
     for (const tp of tps) {
       const key = tpKey(tp.topic, tp.partition)
       this.#live.set(key, { key, topic: tp.topic, partition: tp.partition, position: start.get(key) as bigint })
     }
-    this.#ready = true
+    this.#core.ready = true
     this.#o.logger?.debug({ partitions: tps.length, generation: this.#consumer.generationId }, 'kafka partitions assigned')
     this.#pump()
-  }
-
-  /** The group's committed offset, else the earliest one. */
-  async #defaultOffsets (tps: TopicPartition[], into: Map<string, bigint>): Promise<void> {
-    const byTopic = new Map<string, number[]>()
-    for (const tp of tps) byTopic.set(tp.topic, [...(byTopic.get(tp.topic) ?? []), tp.partition])
-    const committed = await this.#consumer.listCommittedOffsets({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
-    const rest: Record<string, number[]> = {}
-    for (const tp of tps) {
-      const c = committed.get(tp.topic)?.[tp.partition]
-      if (typeof c === 'bigint' && c >= 0n) into.set(tpKey(tp.topic, tp.partition), c)
-      else (rest[tp.topic] ??= []).push(tp.partition)
-    }
-    if (Object.keys(rest).length === 0) return
-    const earliest = await this.#consumer.listOffsets({ topics: Object.keys(rest), partitions: rest, timestamp: ListOffsetTimestamps.EARLIEST })
-    for (const [topic, partitions] of Object.entries(rest)) {
-      for (const p of partitions) {
-        const e = earliest.get(topic)?.[p]
-        into.set(tpKey(topic, p), typeof e === 'bigint' && e >= 0n ? e : 0n)
-      }
-    }
   }
 
   // ------------------------------------------------------------------ fetch loop
@@ -301,7 +237,7 @@ export class PlatformaticSource implements Source {
   #pump (): void {
     if (!this.#running || this.#pumping) return
     let any = false
-    for (const s of this.#live.values()) if (!this.#paused.has(s.key)) { any = true; break }
+    for (const s of this.#live.values()) if (!this.#core.isPaused(s.key)) { any = true; break }
     if (!any) return
     this.#pumping = true
     this.#consumer.metadata({ topics: [...this.#o.topics] }, (err, metadata) => {
@@ -314,7 +250,7 @@ export class PlatformaticSource implements Source {
       const byNode = new Map<number, PartState[]>()
       let leaderless = false
       for (const s of this.#live.values()) {
-        if (this.#paused.has(s.key)) continue
+        if (this.#core.isPaused(s.key)) continue
         const leader = metadata.topics.get(s.topic)?.partitions[s.partition]?.leader ?? -1
         if (leader < 0) { leaderless = true; continue }
         if (this.#inflightNodes.has(leader)) continue
@@ -329,21 +265,11 @@ export class PlatformaticSource implements Source {
 
   #fetch (node: number, states: PartState[], metadata: ClusterMetadata): void {
     const gen = this.#gen
-    const requested = new Map<string, bigint>()
-    const topics = new Map<string, { topicId: string, partitions: Array<{ partition: number, fetchOffset: bigint, partitionMaxBytes: number, currentLeaderEpoch: number, lastFetchedEpoch: number }> }>()
-    const topicById = new Map<string, string>()
-    for (const s of states) {
-      const id = metadata.topics.get(s.topic)?.id as string
-      topicById.set(id, s.topic)
-      let t = topics.get(s.topic)
-      if (t === undefined) topics.set(s.topic, t = { topicId: id, partitions: [] })
-      t.partitions.push({ partition: s.partition, fetchOffset: s.position, partitionMaxBytes: this.#o.maxBytesPerPartition ?? 1_048_576, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })
-      requested.set(s.key, s.position)
-    }
+    const { topics, requested, topicById } = fetchRequest(states, metadata, this.#o.maxBytesPerPartition ?? 1_048_576)
     this.#inflightNodes.add(node)
     this.#consumer.fetch({
       node,
-      topics: [...topics.values()],
+      topics,
       maxWaitTime: this.#o.maxWaitMs ?? 500,
       minBytes: 1,
       maxBytes: this.#o.maxBytes ?? 16 * 1_048_576,
@@ -373,7 +299,7 @@ export class PlatformaticSource implements Source {
         const from = requested.get(key)
         const state = this.#live.get(key)
         // not requested (fetch session leftovers), revoked, moved, or paused meanwhile
-        if (from === undefined || state === undefined || state.position !== from || this.#paused.has(key)) continue
+        if (from === undefined || state === undefined || state.position !== from || this.#core.isPaused(key)) continue
         if (p.errorCode !== 0) {
           this.#partitionError(state, p.errorCode)
           continue
@@ -394,12 +320,7 @@ export class PlatformaticSource implements Source {
         state.position = next
       }
     }
-    if (out.length === 0 || this.#handlers === null) return
-    try {
-      this.#handlers.onBatch(out)
-    } catch (err) {
-      this.#fail(err)
-    }
+    this.#core.deliver(out)
   }
 
   #partitionError (state: PartState, code: number): void {
@@ -412,12 +333,12 @@ export class PlatformaticSource implements Source {
         if (!err && gen === this.#gen && state.position === from && typeof e === 'bigint') state.position = e
       })
     } else if (code === TOPIC_AUTHORIZATION_FAILED) {
-      this.#fail(new SluiceError('SLUICE_ERR_KAFKA_FATAL', `not authorized to read topic ${state.topic}`))
+      this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_FATAL', `not authorized to read topic ${state.topic}`))
     } else if (code === UNKNOWN_TOPIC_OR_PARTITION || code === UNKNOWN_TOPIC_ID) {
       const since = this.#unknownSince.get(state.key) ?? Date.now()
       this.#unknownSince.set(state.key, since)
       this.#consumer.clearMetadata()
-      if (Date.now() - since > UNKNOWN_TOPIC_GRACE_MS) this.#fail(new SluiceError('SLUICE_ERR_KAFKA_FATAL', `topic ${state.topic} partition ${state.partition} is unknown to the cluster`))
+      if (Date.now() - since > UNKNOWN_TOPIC_GRACE_MS) this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_FATAL', `topic ${state.topic} partition ${state.partition} is unknown to the cluster`))
     } else {
       // leadership moved, storage error...: fresh metadata, then again
       this.#consumer.clearMetadata()
@@ -425,8 +346,8 @@ export class PlatformaticSource implements Source {
   }
 
   #fetchFailed (err: unknown): void {
-    if (this.#isFatal(err)) {
-      this.#fail(err)
+    if (isFatalPlatformatic(err)) {
+      this.#core.fail(err)
       return
     }
     const now = Date.now()
@@ -434,7 +355,7 @@ export class PlatformaticSource implements Source {
     const limit = this.#o.brokerDownTimeoutMs ?? 60_000
     this.#o.logger?.warn({ err: errorMessage(err) }, 'kafka fetch failed')
     if (limit > 0 && now - this.#failingSince > limit) {
-      this.#fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka fetches failing for ${Math.round((now - this.#failingSince) / 1000)} s: ${errorMessage(err)}`, { cause: err }))
+      this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka fetches failing for ${Math.round((now - this.#failingSince) / 1000)} s: ${errorMessage(err)}`, { cause: err }))
     }
     this.#later(500)
   }
@@ -446,49 +367,19 @@ export class PlatformaticSource implements Source {
 
   // ------------------------------------------------------------------ errors, close
 
-  #isFatal (err: unknown): boolean {
-    const e = err as Error
-    return findErrorBy(e, 'code', 'PLT_KFK_AUTHENTICATION') !== null ||
-      findErrorBy(e, 'apiId', 'SASL_AUTHENTICATION_FAILED') !== null ||
-      findErrorBy(e, 'apiId', 'GROUP_AUTHORIZATION_FAILED') !== null ||
-      findErrorBy(e, 'apiId', 'TOPIC_AUTHORIZATION_FAILED') !== null ||
-      findErrorBy(e, 'apiId', 'INVALID_GROUP_ID') !== null ||
-      /Unknown topic/i.test(e.message ?? '')
-  }
-
-  #wrap (err: unknown, what: string, code?: 'SLUICE_ERR_KAFKA_FATAL' | 'SLUICE_ERR_KAFKA_TRANSIENT'): SluiceError {
-    if (isSluiceError(err)) return err
-    return new SluiceError(code ?? (this.#isFatal(err) ? 'SLUICE_ERR_KAFKA_FATAL' : 'SLUICE_ERR_KAFKA_TRANSIENT'), `${what}: ${errorMessage(err)}`, { cause: err })
-  }
-
-  /** Reports a non-retriable error once; the owner stops the source. */
-  #fail (err: unknown): void {
-    if (this.#closing) return
-    const e = this.#wrap(err, 'kafka source (platformatic)')
-    this.#o.logger?.error({ code: e.code, err: e.message }, 'kafka source failed')
-    if (this.#failed) return
-    this.#failed = true
-    this.#handlers?.onError(e)
-  }
-
   async #close (): Promise<void> {
     this.#running = false
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
     // assignments and revocations in progress finish first (bounded)
-    const deadline = Date.now() + 30_000
-    let chain: Promise<void> | null = null
-    while (chain !== this.#chain && Date.now() < deadline) {
-      chain = this.#chain
-      await Promise.race([chain, sleep(deadline - Date.now(), undefined, { ref: false })])
-    }
+    await this.#core.settle()
     await this.#revokeOwned()
-    this.#closing = true
-    this.#ready = false
+    this.#core.closing = true
+    this.#core.ready = false
     try {
       await this.#consumer.close(true)
     } catch (err) {
       this.#o.logger?.warn({ err: errorMessage(err) }, 'closing the kafka consumer')
     }
-    await this.#pool.close().catch(() => {})
+    await this.#pool.close().catch((err) => this.#o.logger?.warn({ err: errorMessage(err) }, 'closing the kafka fetch connections'))
   }
 }

@@ -3,6 +3,7 @@ import Kafka from 'node-rdkafka'
 import type { DeliveryReport, LibrdKafkaError, MessageHeader, ProducerGlobalConfig } from 'node-rdkafka'
 import type { Logger } from 'pino'
 import { SluiceError, errorMessage } from '../errors.ts'
+import { brokerList } from './brokers.ts'
 
 /** One record to publish. Strings are sent as UTF-8. */
 export interface ProduceRecord {
@@ -37,10 +38,6 @@ interface PendingBatch {
   error: LibrdKafkaError | null
   resolve: () => void
   reject: (err: Error) => void
-}
-
-export function brokerList (brokers: string | readonly string[]): string {
-  return typeof brokers === 'string' ? brokers : brokers.join(',')
 }
 
 function toBuffer (v: Buffer | string | null): Buffer | null {

@@ -48,6 +48,11 @@ export interface Source {
   start (handlers: SourceHandlers): Promise<void>
   pause (partitions: TopicPartition[]): void
   resume (partitions: TopicPartition[]): void
+  /**
+   * Moves an assigned partition's next fetch to `offset` (an operator's offset move of a
+   * paused partition): messages fetched or held for it before are dropped.
+   */
+  seek (tp: TopicPartition, offset: number): Promise<void>
   /** Advisory group commit of next offsets, after the database commit (for lag tools). */
   commit (offsets: TopicPartitionOffset[]): Promise<void>
   assignments (): TopicPartition[]

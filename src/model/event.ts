@@ -6,16 +6,34 @@
 export interface EntityEvent {
   eventId: string
   eventType: string
-  /** ISO-8601 as the producer sent it; PostgreSQL parses it (and rejects impossible dates) */
+  /** ISO-8601 as the producer sent it, a time timestamptz holds exactly (src/iso-time.ts) */
   timestamp: string
   aggregateType: string | null
   entity: string | null
   entityId: string | null
-  version: number | null
+  /** parsed exactly from the producer's text (0 .. 2^63-1) */
+  version: bigint | null
   userName: string | null
   workspace: string | null
   payload: Record<string, unknown>
   metadata: Record<string, unknown> | null
   correlationId: string | null
   causationId: string | null
+  /** the producer's own JSON text of what is stored as JSON (absent for events a sink makes) */
+  source?: EventSource
+}
+
+/**
+ * The JSON columns as the producer wrote them: jsonb keeps numbers exactly when it is given
+ * this text rather than a re-serialisation of JavaScript values. `payload` and `metadata` are
+ * the objects the texts were read with: a sink that replaces an event's payload (the S3 sink
+ * slims snapshot events) gets no text for the new one.
+ */
+export interface EventSource {
+  readonly payload: object
+  readonly payloadJson: string
+  readonly metadata: object | null
+  readonly metadataJson: string | null
+  /** `{...}` of the top-level members that no column holds, as produced; null when there are none */
+  readonly extraJson: string | null
 }

@@ -4,6 +4,8 @@ import type { S3Config } from '../config/config.ts'
 export interface PipelineContext {
   /** larger message values are poison */
   maxEventBytes: number
+  /** deeper JSON nesting is poison (SLUICE_MAX_JSON_DEPTH; decodeJson's default when absent) */
+  maxJsonDepth?: number
   /** per-event-type JSON Schemas (pipelines/schemas by default) */
   schemasDir: string
   /** S3 for snapshot sinks; null or absent when SLUICE_S3_BUCKET is unset */

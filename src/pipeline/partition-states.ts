@@ -111,6 +111,22 @@ export class PartitionStates {
     this.apply()
   }
 
+  /** Replaces the operator's pauses with the group's desired state (src/control/), applied at once. */
+  setAdminPauses (all: boolean, tps: readonly TopicPartition[]): void {
+    this.#adminPausedAll = all
+    this.#adminPaused.clear()
+    for (const tp of tps) this.#adminPaused.add(tpKey(tp.topic, tp.partition))
+    this.apply()
+  }
+
+  /** After a seek of the source: the partition reads (and stores) from `offset` again. */
+  moved (tp: TopicPartition, offset: number): void {
+    const p = this.#parts.get(tpKey(tp.topic, tp.partition))
+    if (p === undefined) return
+    p.position = offset
+    p.stored = offset
+  }
+
   #reasons (key: string): string[] {
     const r: string[] = []
     if (this.#stopping) r.push('shutdown')

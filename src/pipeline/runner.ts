@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import PQueue from 'p-queue'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
-import { SluiceError, isSluiceError } from '../errors.ts'
+import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
 import type { KafkaMessage, Source, TopicPartition, TopicPartitionOffset } from '../kafka/types.ts'
 import { tpKey } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
@@ -109,6 +109,26 @@ export class PipelineRunner extends EventEmitter {
 
   pause (tps?: TopicPartition[]): void { this.#parts.adminPause(tps) }
   resume (tps?: TopicPartition[]): void { this.#parts.adminResume(tps) }
+  /** The group's desired pauses (src/control/group-control.ts), now and after each rebalance. */
+  setAdminPauses (all: boolean, tps: readonly TopicPartition[]): void { this.#parts.setAdminPauses(all, tps) }
+  /** Partitions this worker owns right now, with their positions. */
+  owned (tp: TopicPartition): { position: number, stored: number, paused: boolean } | undefined {
+    return this.#parts.get(tp.topic, tp.partition)
+  }
+
+  /**
+   * Moves a paused partition this worker owns to `offset` (an operator's offset move, stored
+   * already): what its lane holds of it is dropped, the source seeks. false if not owned.
+   */
+  async seek (tp: TopicPartition, offset: number): Promise<boolean> {
+    const state = this.#parts.get(tp.topic, tp.partition)
+    if (state === undefined) return false
+    for (const lane of this.#lanes) lane.drop(new Set([state.key]))
+    await Promise.all(this.#lanes.map((l) => l.settled()))
+    await this.#o.source.seek(tp, offset)
+    this.#parts.moved(tp, offset)
+    return true
+  }
 
   async status (): Promise<RunnerStatus> {
     return this.#parts.status(this.#budget)
@@ -170,6 +190,10 @@ export class PipelineRunner extends EventEmitter {
     const o = this.#o
     let bytes = 0
     let accepted = 0
+    // sluice_messages_consumed_total per topic: counted over runs of one topic (a fetch
+    // holds few), one label lookup per run, no closure per message
+    let runTopic = ''
+    let run = 0
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as KafkaMessage
       const state = this.#parts.get(m.topic, m.partition)
@@ -184,9 +208,12 @@ export class PipelineRunner extends EventEmitter {
         const sink = pipeline.routes[route]
         if (sink === undefined) throw new SluiceError('SLUICE_ERR_ROUTE', `no sink for route "${route}" in pipeline ${pipeline.name}`)
         pending.add(pipeline.name, route, sink, record, m)
-      } catch (err) {
-        if (!isSluiceError(err) || !err.poison) {
-          this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_PIPELINE', `pipeline ${pipeline.name} threw: ${(err as Error).message}`, { cause: err }))
+      } catch (thrown) {
+        // whatever a stage, the classifier or a sink's encoder throws for one message is that
+        // message's fault: poison (SLUICE_ERR_STAGE when unclassified), never the worker's end
+        const err = isSluiceError(thrown) ? thrown : new SluiceError('SLUICE_ERR_STAGE', `pipeline ${pipeline.name} threw: ${errorMessage(thrown)}`, { cause: thrown })
+        if (!err.poison) {
+          this.#fatal(err)
           return
         }
         pending.dlq.push({
@@ -202,14 +229,20 @@ export class PipelineRunner extends EventEmitter {
       state.position = m.offset + 1
       bytes += m.size
       accepted++
+      if (m.topic !== runTopic) {
+        if (run > 0) this.#countConsumed(runTopic, run)
+        runTopic = m.topic
+        run = 0
+      }
+      run++
       lane.added(m.size)
     }
-    if (accepted > 0) {
-      // per batch, not per message: one label lookup
-      const first = messages[0] as KafkaMessage
-      o.metrics.consumed.inc({ pipeline: o.pipelines.get(first.topic)?.name ?? 'none', topic: first.topic }, accepted)
-      this.#budget.add(accepted, bytes)
-    }
+    if (run > 0) this.#countConsumed(runTopic, run)
+    if (accepted > 0) this.#budget.add(accepted, bytes)
+  }
+
+  #countConsumed (topic: string, n: number): void {
+    this.#o.metrics.consumed.inc({ pipeline: this.#o.pipelines.get(topic)?.name ?? 'none', topic }, n)
   }
 
   /** A sink's assignment hook failing is logged: it must not keep partitions from being consumed. */

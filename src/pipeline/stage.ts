@@ -1,4 +1,4 @@
-import { isSluiceError } from '../errors.ts'
+import { SluiceError, errorMessage, isSluiceError } from '../errors.ts'
 import type { KafkaMessage } from '../kafka/types.ts'
 
 /**
@@ -23,8 +23,9 @@ export function compose<A, B, C, D> (s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage
 export function compose<A, B, C, D, E> (s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>): Stage<A, E>
 export function compose<A, B, C, D, E, F> (s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>): Stage<A, F>
 /**
- * Composes stages left to right into one stage. A poison error thrown by a stage is tagged
- * with that stage's name (unless an inner composition already tagged it).
+ * Composes stages left to right into one stage. An error thrown by a stage is tagged with that
+ * stage's name (unless an inner composition already tagged it); one that is not a SluiceError
+ * (a stage's bug, a RangeError) becomes poison SLUICE_ERR_STAGE: the message's dead letter.
  */
 export function compose (...stages: Array<Stage<any, any>>): Stage<any, any> {
   const name = stages.map((s) => s.name).join(' > ')
@@ -35,10 +36,10 @@ export function compose (...stages: Array<Stage<any, any>>): Stage<any, any> {
       let i = 0
       try {
         for (; i < stages.length; i++) value = (stages[i] as Stage<unknown, unknown>).run(value, origin)
-      } catch (err) {
-        if (isSluiceError(err) && stageOf(err) === undefined) {
-          (err as { stage?: string }).stage = (stages[i] as Stage<unknown, unknown>).name
-        }
+      } catch (thrown) {
+        const name = (stages[i] as Stage<unknown, unknown>).name
+        const err = isSluiceError(thrown) ? thrown : new SluiceError('SLUICE_ERR_STAGE', `stage ${name} threw: ${errorMessage(thrown)}`, { cause: thrown })
+        if (stageOf(err) === undefined) (err as { stage?: string }).stage = name
         throw err
       }
       return value

@@ -4,9 +4,13 @@ import { Ajv } from 'ajv'
 import type { ValidateFunction } from 'ajv'
 import { SluiceError } from '../errors.ts'
 import type { KafkaMessage } from '../kafka/types.ts'
-import type { EntityEvent } from '../model/event.ts'
+import { isoTimePattern, isoTimeProblem } from '../iso-time.ts'
+import type { EntityEvent, EventSource } from '../model/event.ts'
 import type { Stage } from '../pipeline/stage.ts'
+import type { TopMember } from './json-scan.ts'
 import { normalizeEnvelope } from './normalize-envelope.ts'
+import { sourceOf } from './source-text.ts'
+import type { SourceText } from './source-text.ts'
 
 /** The normalised envelope every event must satisfy (design.md's envelope). */
 export const envelopeSchema = {
@@ -15,12 +19,13 @@ export const envelopeSchema = {
   properties: {
     eventId: { type: 'string', minLength: 1, maxLength: 200 },
     eventType: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,99}$' },
-    // ISO-8601 with a zone; the calendar check is PostgreSQL's (an impossible date is a row it rejects)
-    timestamp: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}(:?\\d{2})?)$' },
+    // ISO-8601 with a zone; the calendar and what timestamptz holds exactly: isoTimeProblem (SLUICE_ERR_TIMESTAMP)
+    timestamp: { type: 'string', pattern: isoTimePattern },
     aggregateType: { type: ['string', 'null'], maxLength: 100 },
     entity: { type: ['string', 'null'], maxLength: 100 },
     entityId: { type: ['string', 'null'], maxLength: 200 },
-    version: { type: ['integer', 'null'], minimum: 0 },
+    // parsed exactly from the producer's text before validation (exactVersion, SLUICE_ERR_VERSION)
+    version: {},
     userName: { type: ['string', 'null'], maxLength: 200 },
     workspace: { type: ['string', 'null'], maxLength: 200 },
     payload: { type: 'object' },
@@ -60,10 +65,67 @@ export function loadTypeSchemas (ajv: Ajv, dir: string): Map<string, ValidateFun
   return out
 }
 
+const MAX_BIGINT = 9223372036854775807n
+const WHOLE = /^(0|[1-9][0-9]{0,18})$/
+
+/** What a dead letter quotes of the producer's text. */
+function quote (text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text
+}
+
+/**
+ * The envelope's version from the producer's own text: a whole number 0 .. 2^63-1 written
+ * without fraction or exponent (what the bigint column holds), else poison quoting the text.
+ * Without the text (an object handed over by code), a safe integer.
+ */
+function exactVersion (value: unknown, text: string | undefined): bigint | null {
+  if (value === null || value === undefined) return null
+  if (typeof value !== 'number') throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: /version must be integer or null, got ${typeof value}`)
+  const t = text ?? String(value)
+  if (WHOLE.test(t)) {
+    const v = BigInt(t)
+    if (v <= MAX_BIGINT) return v
+  }
+  throw new SluiceError('SLUICE_ERR_VERSION', `version must be a whole number from 0 to ${MAX_BIGINT} without fraction or exponent, got ${quote(t)}`)
+}
+
+function textOf (src: SourceText, m: TopMember): string {
+  return src.buf.toString('utf8', m.start, m.end)
+}
+
+/** The top-level members by name. A name given twice is poison: JSON.parse keeps the last, so the first would vanish. */
+function membersByName (src: SourceText): Map<string, TopMember> {
+  const byName = new Map<string, TopMember>()
+  for (const m of src.members) {
+    if (byName.has(m.name)) throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: member ${JSON.stringify(quote(m.name))} appears twice`)
+    byName.set(m.name, m)
+  }
+  return byName
+}
+
+/** The producer's text of payload and metadata, and of the members no column holds (`extra`). */
+function sourceTexts (src: SourceText, byName: ReadonlyMap<string, TopMember>, used: ReadonlySet<string>, payloadName: string, payload: object, metadata: object | null): EventSource {
+  const extra: string[] = []
+  for (const m of src.members) {
+    if (!used.has(m.name)) extra.push(src.buf.toString('utf8', m.keyStart, m.keyEnd) + ':' + textOf(src, m))
+  }
+  const meta = byName.get('metadata')
+  return {
+    payload,
+    payloadJson: textOf(src, byName.get(payloadName) as TopMember),
+    metadata,
+    metadataJson: metadata === null || meta === undefined ? null : textOf(src, meta),
+    extraJson: extra.length === 0 ? null : `{${extra.join(',')}}`
+  }
+}
+
 /**
  * Normalises the seeds' variants, then validates with precompiled ajv validators: the
  * envelope, and the event type's own schema when there is one. Failures are poison
- * (SLUICE_ERR_ENVELOPE, SLUICE_ERR_SCHEMA) with ajv's first errors as the reason.
+ * (SLUICE_ERR_ENVELOPE, SLUICE_ERR_SCHEMA) with ajv's first errors as the reason; a version
+ * that is not a bigint as written is SLUICE_ERR_VERSION, a timestamp that timestamptz cannot
+ * hold exactly SLUICE_ERR_TIMESTAMP. An event decoded by decodeJson carries the producer's
+ * text of its JSON columns (EventSource).
  */
 export function validateEnvelope (opts: ValidateOptions = {}): Stage<unknown, EntityEvent> {
   const ajv = new Ajv({ allErrors: false, strict: false })
@@ -75,14 +137,24 @@ export function validateEnvelope (opts: ValidateOptions = {}): Stage<unknown, En
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
         throw new SluiceError('SLUICE_ERR_ENVELOPE', `event must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`)
       }
-      const e = normalizeEnvelope(raw as Record<string, unknown>)
+      const o = raw as Record<string, unknown>
+      const src = sourceOf(o)
+      const byName = src === undefined ? null : membersByName(src)
+      const used = new Set<string>()
+      const e = normalizeEnvelope(o, used)
+      const versionMember = byName?.get('version')
+      e.version = exactVersion(e.version, versionMember === undefined || src === undefined ? undefined : textOf(src, versionMember))
       if (!envelope(e)) throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: ${describe(envelope)}`)
+      const problem = isoTimeProblem(e.timestamp as string)
+      if (problem !== null) throw new SluiceError('SLUICE_ERR_TIMESTAMP', `timestamp "${quote(e.timestamp as string)}" ${problem}`)
       const type = e.eventType as string
       const typed = byType.get(type)
       if (typed !== undefined && !typed(e)) {
         throw new SluiceError('SLUICE_ERR_SCHEMA', `${type} does not match its schema: ${describe(typed)}`)
       }
-      return e as unknown as EntityEvent
+      const event = e as unknown as EntityEvent
+      if (src !== undefined && byName !== null) event.source = sourceTexts(src, byName, used, o.payload !== undefined ? 'payload' : 'data', event.payload, event.metadata)
+      return event
     }
   }
 }

@@ -140,7 +140,7 @@ function poison (kind: PoisonKind, i: number, oversizeBytes: number, startMs: nu
     case 'wrong-type': text = JSON.stringify({ ...base, version: 'three' }); break
     case 'oversize': text = JSON.stringify({ ...base, payload: { ...base.payload, blob: 'y'.repeat(oversizeBytes) } }); break
     case 'nul-byte': text = JSON.stringify({ ...base, payload: { ...base.payload, changes: 'before\u0000after' } }); break
-    // JavaScript reads it as March 1st; PostgreSQL rejects it: caught by the COPY split
+    // JavaScript reads it as March 1st; PostgreSQL rejects it: caught by the validate stage (src/iso-time.ts)
     case 'bad-timestamp': text = JSON.stringify({ ...base, timestamp: '2024-02-30T00:00:00Z' }); break
   }
   return { key: Buffer.from(`task_poison_${i}`), value: Buffer.from(text), eventId: null, eventType: null, poison: kind, duplicate: false }

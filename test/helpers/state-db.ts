@@ -69,7 +69,7 @@ export function entityEvent (e: { id: string, type: string, entity: string | nul
     aggregateType: e.entity,
     entity: e.entity,
     entityId: e.entityId,
-    version: e.version ?? null,
+    version: e.version == null ? null : BigInt(e.version),
     userName: 'tester',
     workspace: 'default',
     payload: e.payload ?? {},

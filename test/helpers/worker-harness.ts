@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, openSync, readFileSync } from 'node:fs'
+import { mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
@@ -29,11 +29,62 @@ export function uniqueName (prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 7)}`
 }
 
-/** Polls an async condition until it holds; fails with `what` after the timeout. */
+/**
+ * How long a wait on progress tolerates no progress at all before it fails: a busy machine is
+ * slow, not stuck, so waits fail when the system stops moving, not when a wall-clock budget
+ * sized for a quiet machine runs out. SLUICE_TEST_STALL_MS overrides it.
+ */
+export const stallMs = Number(process.env.SLUICE_TEST_STALL_MS ?? 120_000)
+
+/**
+ * Polls an async condition until it holds; fails with `what` after the timeout. For bounds
+ * that are part of the behaviour under test ("within the outage"); a wait for work to get
+ * done is `waitForCount` or `waitForProgress`.
+ */
 export async function waitFor (what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await Promise.resolve().then(cond).catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+/**
+ * Polls `cond` until it holds; fails only when `progress` (a number that moves while the
+ * system works: a count, a log's length) has not changed for `stall` ms.
+ */
+export async function waitForProgress (what: string, cond: () => Promise<boolean> | boolean, progress: () => Promise<number> | number, everyMs = 200, stall = stallMs): Promise<void> {
+  let last: number | undefined
+  let movedAt = Date.now()
+  while (!(await Promise.resolve().then(cond).catch(() => false))) {
+    const now = await Promise.resolve().then(progress).catch(() => last)
+    if (now !== last) {
+      last = now
+      movedAt = Date.now()
+    } else if (Date.now() - movedAt > stall) {
+      throw new Error(`no progress for ${stall} ms waiting for ${what} (progress stuck at ${last})`)
+    }
+    await sleep(everyMs)
+  }
+}
+
+/**
+ * Polls `count` until it reaches `target` (or `target(n)` holds); fails only when the count
+ * has not moved for `stall` ms. Resolves with the last count.
+ */
+export async function waitForCount (what: string, count: () => Promise<number> | number, target: number | ((n: number) => boolean), everyMs = 200, stall = stallMs): Promise<number> {
+  const done = typeof target === 'number' ? (n: number) => n >= target : target
+  let last: number | undefined
+  let movedAt = Date.now()
+  for (;;) {
+    const n = await Promise.resolve().then(count).catch(() => last)
+    if (n !== undefined && done(n)) return n
+    if (n !== last) {
+      last = n
+      movedAt = Date.now()
+    } else if (Date.now() - movedAt > stall) {
+      throw new Error(`no progress for ${stall} ms waiting for ${what}: ${last ?? 'nothing'}${typeof target === 'number' ? ` of ${target}` : ''}`)
+    }
     await sleep(everyMs)
   }
 }
@@ -121,6 +172,8 @@ export async function startWorker (t: Test, fx: Fixture, env: Record<string, str
       SLUICE_RETRY_MAX_MS: '2000',
       // the S3 snapshot sink's keys (when S3 is configured) under a prefix of the fixture's own
       SLUICE_S3_PREFIX: `test/${fx.schema}/`,
+      // the API tests bring their own tokens file; the others call the API without credentials
+      SLUICE_API_AUTH: 'off',
       ...env
     },
     stdio: ['ignore', out, out]
@@ -142,11 +195,17 @@ export async function startWorker (t: Test, fx: Fixture, env: Record<string, str
   }
   t.teardown(async () => { await w.kill() })
   if (opts.waitReady !== false) {
-    await waitFor(`worker ${w.pid} to be ready (log ${logFile})`, async () => {
-      if (proc.exitCode !== null) throw new Error(`worker exited with ${proc.exitCode}; log ${logFile}:\n${w.log().slice(-2000)}`)
+    // progress: the worker's log grows while it starts (migrations, sinks, the group join)
+    let exited: Error | null = null
+    await waitForProgress(`worker ${w.pid} to be ready (log ${logFile})`, async () => {
+      if (proc.exitCode !== null) {
+        exited = new Error(`worker exited with ${proc.exitCode}; log ${logFile}:\n${w.log().slice(-2000)}`)
+        return true
+      }
       const res = await fetch(base + '/health/ready').catch(() => null)
       return res?.status === 200
-    }, 60_000)
+    }, () => statSync(logFile).size, 100)
+    if (exited !== null) throw exited
   }
   return w
 }
@@ -195,9 +254,14 @@ export async function storedOffsetSum (fx: Fixture): Promise<number> {
   return Number(r.rows[0].n)
 }
 
-/** Waits until every one of `messages` produced messages is stored or dead-lettered. */
-export async function waitAllHandled (fx: Fixture, messages: number, timeoutMs = 120_000): Promise<void> {
-  await waitFor(`${messages} messages to be durable in ${fx.schema}`, async () => (await storedOffsetSum(fx)) >= messages, timeoutMs, 200)
+/** Rows in the fixture's event log: what moves while a worker works through a topic. */
+export async function eventRows (fx: Fixture): Promise<number> {
+  return Number((await fx.pool.query('SELECT count(*)::bigint AS n FROM entity_event_logs')).rows[0].n)
+}
+
+/** Waits until every one of `messages` produced messages is stored or dead-lettered (or the count stalls). */
+export async function waitAllHandled (fx: Fixture, messages: number): Promise<void> {
+  await waitForCount(`${messages} messages to be durable in ${fx.schema}`, async () => await storedOffsetSum(fx), messages)
 }
 
 /**

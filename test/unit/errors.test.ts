@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'tap'
 import { SluiceError, errorCodes } from '../../src/errors.ts'
 import type { ErrorCode } from '../../src/errors.ts'
@@ -20,5 +21,14 @@ test('an error carries its code, kind and cause', async (t) => {
     t.equal(err.kind, errorCodes[code])
     t.equal(err.cause, cause)
     t.equal([err.poison, err.transient, err.fatal].filter(Boolean).length, 1, `${code} is exactly one kind`)
+  }
+})
+
+test('every error code is raised somewhere in src/', async (t) => {
+  const files = readdirSync('src', { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && f !== 'errors.ts')
+  const text = files.map((f) => readFileSync(join('src', f), 'utf8')).join('\n')
+  for (const code of Object.keys(errorCodes)) {
+    t.ok(text.includes(`'${code}'`), `${code} appears (quoted) in a src/ file other than errors.ts`)
   }
 })

@@ -11,7 +11,8 @@ export interface IndexEntry {
   createdAt: string | Date
   createdBy: string | null
   triggerEvent: string | null
-  version: number | null
+  /** bigint as an event carries it; number as read back */
+  version: bigint | number | null
   counts: Record<string, number>
   /** 'sha256:<hex>' of the stored bytes */
   checksum: string

@@ -1,8 +1,12 @@
+import { SluiceError } from '../../errors.ts'
+import type { KafkaMessage } from '../../kafka/types.ts'
+import type { EntityEvent } from '../../model/event.ts'
+
 /**
  * PostgreSQL COPY text format: columns separated by tabs, rows by newlines, NULL as \N, and
- * backslash, tab, newline and carriage return escaped with a backslash. Objects are written
- * as JSON (for json/jsonb columns). Everything else in a string (quotes, emoji, U+2028) is
- * literal in this format.
+ * backslash, tab, newline and carriage return escaped with a backslash. JSON columns are
+ * given as JSON text (the producer's own, see EventSource). Everything else in a string
+ * (quotes, emoji, U+2028) is literal in this format.
  */
 const NEEDS_ESCAPE = /[\\\t\n\r]/
 
@@ -12,21 +16,57 @@ export function escapeCopyText (s: string): string {
   return s.replace(/[\\\t\n\r]/g, (c) => c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')
 }
 
-export function encodeCopyValue (v: unknown): string {
+/** A column value: JSON columns are strings of JSON text. */
+export type CopyValue = string | number | bigint | boolean | null | undefined
+
+export function encodeCopyValue (v: CopyValue): string {
   if (v === null || v === undefined) return '\\N'
   switch (typeof v) {
     case 'string': return escapeCopyText(v)
     case 'number': return Number.isFinite(v) ? String(v) : '\\N'
     case 'bigint': return v.toString()
-    case 'boolean': return v ? 't' : 'f'
-    default: return escapeCopyText(JSON.stringify(v))
+    default: return v ? 't' : 'f'
   }
 }
 
 /** One row, newline included. */
-export function encodeCopyRow (values: readonly unknown[]): string {
+export function encodeCopyRow (values: readonly CopyValue[]): string {
   const parts = new Array<string>(values.length)
   for (let i = 0; i < values.length; i++) parts[i] = encodeCopyValue(values[i])
   // join gives one flat string; `+=` would keep a rope of ~30 pieces per buffered row (bench/copy-encoder.ts)
   return parts.join('\t') + '\n'
+}
+
+/** The event log's columns written by COPY, in eventCopyRow's order. */
+export const EVENT_COLUMNS: readonly string[] = [
+  '"timestamp"', 'event_id', 'event_type', 'entity', 'entity_id', 'version', 'user_name', 'workspace',
+  'event_data', 'metadata', 'correlation_id', 'causation_id', 'source_topic', 'source_partition', 'source_offset', 'extra'
+]
+
+/**
+ * JSON text of an object a sink made (the S3 sink's slimmed snapshot events): never a
+ * producer's parsed value, whose own text is in EventSource. Anything JSON.stringify throws
+ * (a cycle, a depth past the stack) is poison for this one message.
+ */
+function madeJson (v: object): string {
+  try {
+    return JSON.stringify(v)
+  } catch (err) {
+    throw new SluiceError('SLUICE_ERR_ENCODE', `cannot write the event as JSON: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * One event as a COPY line in EVENT_COLUMNS order (also what the benchmark's psql baseline
+ * loads). payload, metadata and extra are the producer's own JSON text when the event was
+ * decoded from a message (jsonb then keeps every number exactly).
+ */
+export function eventCopyRow (e: EntityEvent, origin: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): string {
+  const s = e.source
+  const payload = s !== undefined && s.payload === e.payload ? s.payloadJson : madeJson(e.payload)
+  const metadata = e.metadata === null ? null : s !== undefined && s.metadata === e.metadata && s.metadataJson !== null ? s.metadataJson : madeJson(e.metadata)
+  return encodeCopyRow([
+    e.timestamp, e.eventId, e.eventType, e.entity, e.entityId, e.version, e.userName, e.workspace,
+    payload, metadata, e.correlationId, e.causationId, origin.topic, origin.partition, origin.offset, s?.extraJson ?? null
+  ])
 }

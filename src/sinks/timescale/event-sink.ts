@@ -7,22 +7,13 @@ import type { EntityEvent } from '../../model/event.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
 import { insertAndProject } from '../../state/projection.ts'
-import { encodeCopyRow } from './copy-encoder.ts'
+import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
 import { isRowRejection } from '../../db/pg-errors.ts'
 
-/** Columns written by COPY, in order; the staging table has the same shape as the log. */
-const COLUMNS = [
-  '"timestamp"', 'event_id', 'event_type', 'entity', 'entity_id', 'version', 'user_name', 'workspace',
-  'event_data', 'metadata', 'correlation_id', 'causation_id', 'source_topic', 'source_partition', 'source_offset'
-].join(', ')
+/** Columns written by COPY (copy-encoder.ts says what their values are); the staging table has the same shape as the log. */
+const COLUMNS = EVENT_COLUMNS.join(', ')
 
-/** One event as a COPY line in COLUMNS order (also what the benchmark's psql baseline loads). */
-export function eventCopyRow (e: EntityEvent, origin: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): string {
-  return encodeCopyRow([
-    e.timestamp, e.eventId, e.eventType, e.entity, e.entityId, e.version, e.userName, e.workspace,
-    e.payload, e.metadata, e.correlationId, e.causationId, origin.topic, origin.partition, origin.offset
-  ])
-}
+export { eventCopyRow }
 
 /** The staging table of a target table: one per table, so two sinks never share one. */
 function stageTableFor (table: string): string {

@@ -79,7 +79,7 @@ async function pauseOne (t: Test, fx: Fixture, w: Worker, produce: (ps: number[]
   t.pass('partition 0\'s events land after the resume')
 }
 
-test('admin API, health and metrics (rdkafka)', { timeout: 120_000 }, async (t) => {
+test('admin API, health and metrics (rdkafka)', async (t) => {
   const fx = await fixture(t, 'rdkafka', { partitions: PARTITIONS })
   const w = await startWorker(t, fx)
   const produce = await producer(t, fx)
@@ -157,7 +157,7 @@ test('admin API, health and metrics (rdkafka)', { timeout: 120_000 }, async (t) 
   })
 })
 
-test('admin pause of one partition (platformatic)', { timeout: 90_000 }, async (t) => {
+test('admin pause of one partition (platformatic)', async (t) => {
   const source: SourceKind = 'platformatic'
   const fx = await fixture(t, source, { partitions: PARTITIONS })
   const w = await startWorker(t, fx)

@@ -27,7 +27,7 @@ async function get (w: Worker, path: string): Promise<Res> {
   return { status: res.status, body: await res.json() }
 }
 
-test('entity API: history, state, diff, timeline, and 400s', { timeout: 120_000 }, async (t) => {
+test('entity API: history, state, diff, timeline, and 400s', async (t) => {
   const fx = await fixture(t, 'rdkafka', { partitions: 2 })
   const w = await startWorker(t, fx)
   await produceSpecs(fx.topic, SPECS)

@@ -28,7 +28,7 @@ async function call (w: Worker, method: 'GET' | 'POST', path: string, body?: unk
   return { status: res.status, body: parsed, bytes, headers: res.headers }
 }
 
-test('snapshot index, checked downloads, restores', { timeout: 180_000 }, async (t) => {
+test('snapshot index, checked downloads, restores', async (t) => {
   const fx = await fixture(t, 'rdkafka', { partitions: 2 })
   const w = await startWorker(t, fx)
   const s3 = s3Client()

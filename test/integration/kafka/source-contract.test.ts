@@ -202,7 +202,7 @@ test('source contract', async (t) => {
 
   for (const f of factories) {
     t.test(f.name, async (t) => {
-      t.test('onAssign is awaited before delivery and its offsets are honoured', { timeout: 60_000 }, async (t) => {
+      t.test('onAssign is awaited before delivery and its offsets are honoured', async (t) => {
         const fx = await fixture(t, 'assign')
         const topic = fx.topic
         await produce(topic, 100) // offsets 0..99 on every partition
@@ -231,7 +231,7 @@ test('source contract', async (t) => {
         t.same(range(0, PARTITIONS).map((p) => hw.get(tpKey(topic, p))), range(0, PARTITIONS).map(() => 100), 'high watermarks')
       })
 
-      t.test('pause stops delivery, resume delivers the rest', { timeout: 60_000 }, async (t) => {
+      t.test('pause stops delivery, resume delivers the rest', async (t) => {
         const fx = await fixture(t, 'pause')
         const topic = fx.topic
         await produce(topic, 10)
@@ -270,7 +270,7 @@ test('source contract', async (t) => {
         t.same(r.errors, [], 'no errors')
       })
 
-      t.test('two consumers share the group; the survivor takes over from its offsets', { timeout: 90_000 }, async (t) => {
+      t.test('two consumers share the group; the survivor takes over from its offsets', async (t) => {
         const fx = await fixture(t, 'group')
         const topic = fx.topic
         // the offsets "stored with the data": next offset per partition, shared by both
@@ -356,7 +356,7 @@ test('source contract', async (t) => {
         t.same([...a.errors, ...b.errors], [], 'no errors')
       })
 
-      t.test('commit sets the group committed offsets', { timeout: 60_000 }, async (t) => {
+      t.test('commit sets the group committed offsets', async (t) => {
         const fx = await fixture(t, 'commit')
         const topic = fx.topic
         await produce(topic, 20)

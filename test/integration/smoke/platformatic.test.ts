@@ -22,7 +22,7 @@ function uniqueName (prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`
 }
 
-test('@platformatic/kafka: keyed produce, consume with manual commits', { timeout: 90_000 }, async (t) => {
+test('@platformatic/kafka: keyed produce, consume with manual commits', async (t) => {
   const topic = uniqueName('smoke_plt')
   const group = uniqueName('smoke_pltg')
   await ensureTopics(BROKERS, [{ name: topic, partitions: PARTITIONS }])

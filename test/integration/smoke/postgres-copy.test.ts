@@ -41,7 +41,7 @@ function * lines (): Generator<string> {
   }
 }
 
-test('PostgreSQL: COPY FROM STDIN of 10,000 rows', { timeout: 60_000 }, async (t) => {
+test('PostgreSQL: COPY FROM STDIN of 10,000 rows', async (t) => {
   const schema = uniqueName('smoke_copy')
   const client = new pg.Client({ connectionString: PG_URL })
   await client.connect()

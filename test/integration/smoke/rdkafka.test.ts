@@ -27,7 +27,7 @@ function consume (consumer: Kafka.KafkaConsumer, n: number): Promise<Message[]> 
   })
 }
 
-test('node-rdkafka: keyed produce, consume(n) with manual commits', { timeout: 90_000 }, async (t) => {
+test('node-rdkafka: keyed produce, consume(n) with manual commits', async (t) => {
   const topic = uniqueName('smoke_rd')
   const group = uniqueName('smoke_rdg')
   await ensureTopics(brokers, [{ name: topic, partitions: PARTITIONS }])

@@ -72,7 +72,7 @@ function sortKeys (v: unknown): unknown {
   return v
 }
 
-test('entity_state through the worker: semantics, duplicates, redelivery, seed mix', { timeout: 240_000 }, async (t) => {
+test('entity_state through the worker: semantics, duplicates, redelivery, seed mix', async (t) => {
   const fx = await fixture(t, 'rdkafka')
   let w = await startWorker(t, fx)
   await produceSpecs(fx.topic, SPECS)

@@ -20,7 +20,7 @@ const post = async (port: number, path: string, body: unknown): Promise<Res> => 
 
 const noS3 = (process.env.SLUICE_S3_BUCKET ?? '') === ''
 
-test('a SNAPSHOT_TRIGGERED state snapshot is what a later restore starts from', { timeout: 120_000, skip: noS3 ? 'S3 is not configured' : false }, async (t) => {
+test('a SNAPSHOT_TRIGGERED state snapshot is what a later restore starts from', { skip: noS3 ? 'S3 is not configured' : false }, async (t) => {
   const fx = await fixture(t, 'rdkafka', { partitions: 2 })
   const w = await startWorker(t, fx)
   const first = [ev(0, 'TASK_CREATED', 'a', 1, { x: 1 }), ev(1, 'TASK_CREATED', 'b', 2, { y: 1 }), ev(0, 'TASK_UPDATED', 'a', 3, { x: 2 })]

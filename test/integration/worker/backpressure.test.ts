@@ -5,7 +5,7 @@ import type { ProduceRecord } from '../../../src/kafka/producer.ts'
 import { sampleEvents } from '../../../src/workload/seed-mix.ts'
 import { privatePostgres } from '../../helpers/private-postgres.ts'
 import { metricSum, scrape } from '../../helpers/prom.ts'
-import { brokers, fixture, sources, startWorker, storedOffsetSum, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
+import { brokers, fixture, sources, stallMs, startWorker, storedOffsetSum, uniqueName, waitFor, waitForCount } from '../../helpers/worker-harness.ts'
 import type { Fixture, Worker } from '../../helpers/worker-harness.ts'
 
 // Principle 2 (bounded memory): PostgreSQL stops for 20 s under a steady produce rate. The
@@ -70,7 +70,7 @@ async function readiness (w: Worker): Promise<{ status: number, body: any }> {
   return { status: res.status, body: await res.json() }
 }
 
-test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lost or doubled', { timeout: 300_000 }, async (t) => {
+test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lost or doubled', async (t) => {
   const pg = await privatePostgres(t)
   t.comment(`private PostgreSQL on port ${pg.port} (${pg.dir})`)
 
@@ -86,7 +86,7 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
       t.teardown(() => bg.stop().catch(() => {}))
 
       // the baseline: the highest RSS over 2 s of steady flow, once a few seconds' rows are stored
-      await waitFor('rows to flow', async () => (await rowCount(fx)) >= 16_000, 60_000, 200)
+      await waitForCount('rows to flow', async () => await rowCount(fx), 16_000)
       let baseline = 0
       for (let k = 0; k < 8; k++) { baseline = Math.max(baseline, w.rss()); await sleep(250) }
       const before = await scrape(w)
@@ -129,15 +129,15 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
 
       await pg.start()
       await waitFor('partitions resumed', async () =>
-        metricSum(await scrape(w), 'sluice_paused_partitions', { reason: 'backpressure' }) === 0, 60_000, 250)
+        metricSum(await scrape(w), 'sluice_paused_partitions', { reason: 'backpressure' }) === 0, stallMs, 250)
       t.pass('sluice_paused_partitions{reason="backpressure"} back to 0')
-      await waitFor('the worker to be ready again', async () => (await readiness(w)).status === 200, 30_000, 250)
+      await waitFor('the worker to be ready again', async () => (await readiness(w)).status === 200, stallMs, 250)
       // a little more traffic after the recovery, then everything must land
       const target = bg.messages + 4 * PRODUCE_BATCH
-      await waitFor('more events produced', () => bg.messages >= target, 30_000)
+      await waitForCount('more events produced', () => bg.messages, target)
       await bg.stop()
       t.comment(`${source}: ${bg.messages} messages produced, ${bg.ids.size} distinct events`)
-      await waitFor(`${bg.messages} messages stored`, async () => (await storedOffsetSum(fx)) >= bg.messages, 120_000, 250)
+      await waitForCount('every produced message stored', async () => await storedOffsetSum(fx), bg.messages, 250)
 
       const r = await fx.pool.query('SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS ids, count(*) FILTER (WHERE event_id = ANY($1))::int AS known FROM entity_event_logs', [[...bg.ids]])
       t.same(r.rows[0], { rows: bg.ids.size, ids: bg.ids.size, known: bg.ids.size }, 'one row per distinct produced event, no duplicate, nothing else')

@@ -4,7 +4,7 @@ import { test } from 'tap'
 import { deleteTopics } from '../../../src/kafka/admin.ts'
 import { MiB, indexRow, produceChunkedSnapshot, produceRegular, storedOffsets } from '../../helpers/chunked-snapshot.ts'
 import { listKeys, listUploadKeys, readHash, s3Client, s3Env, s3WorkerEnv, testPrefix } from '../../helpers/s3.ts'
-import { brokers, fixture, sources, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
+import { brokers, eventRows, fixture, sources, startWorker, uniqueName, waitFor, waitForCount, waitForProgress } from '../../helpers/worker-harness.ts'
 
 // A 256 MiB snapshot sent as ~512 KiB SNAPSHOT_CHUNK messages (with regular events of the same
 // partition in between) is streamed into one multipart upload: the worker's RSS grows, from the
@@ -24,7 +24,7 @@ const INFLIGHT = 16 * MiB
 const SLACK = { rdkafka: 64 * MiB, platformatic: 96 * MiB }
 
 for (const source of sources) {
-  test(`${source}: a ${SIZE / MiB} MiB chunked snapshot in bounded memory, offset held until it is indexed`, { timeout: 600_000 }, async (t) => {
+  test(`${source}: a ${SIZE / MiB} MiB chunked snapshot in bounded memory, offset held until it is indexed`, async (t) => {
     const fx = await fixture(t, source, { partitions: 1 })
     const prefix = testPrefix(t, `chunked-${source}`)
     const topic = uniqueName('snapshots')
@@ -41,7 +41,7 @@ for (const source of sources) {
       SLUICE_KAFKA_PREFETCH_BYTES: String(4 * MiB)
     })
     const before = await produceRegular(fx.topic, 'first', 20)
-    await waitFor('the first events', async () => (await storedOffsets(fx)).get(0) === 20)
+    await waitForCount('the first events', async () => (await storedOffsets(fx)).get(0) ?? 0, 20)
     const idle = w.rss()
 
     // RSS sampled every 50 ms; the stored offset checked while the snapshot is not indexed
@@ -60,11 +60,11 @@ for (const source of sources) {
     const produced = await produceChunkedSnapshot(fx.topic, { size: SIZE, chunk: CHUNK, regularEvery: 64 })
     t.comment(`produced ${produced.chunks} chunks in ${Date.now() - started} ms`)
     let row: any
-    await waitFor('the snapshot to be indexed', async () => {
+    await waitForProgress('the snapshot to be indexed', async () => {
       row = await indexRow(fx, produced.snapshotId)
       if (row === undefined) maxStoredWhileOpen = Math.max(maxStoredWhileOpen, (await storedOffsets(fx)).get(0) ?? 0)
       return row !== undefined
-    }, 480_000, 200)
+    }, async () => await eventRows(fx))
     sampling.on = false
     await rssLoop
     const seconds = (Date.now() - started) / 1000
@@ -85,7 +85,7 @@ for (const source of sources) {
     t.match(row, { kind: 'chunked', checksum: `sha256:${produced.sha256}`, size_bytes: String(SIZE), counts: { blocks: produced.chunks } })
     t.same(await listUploadKeys(s3, prefix), [], 'ListMultipartUploads: empty')
     const total = firstChunk + produced.chunks + produced.eventIds.length
-    await waitFor('every message stored', async () => (await storedOffsets(fx)).get(0) === total)
+    await waitForCount('every message stored', async () => (await storedOffsets(fx)).get(0) ?? 0, total)
     const regular = (await fx.pool.query("SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM entity_event_logs WHERE event_type LIKE 'TASK_%'")).rows[0]
     t.same(regular, { n: before.length + produced.eventIds.length, d: before.length + produced.eventIds.length }, 'the regular events in between are stored once each')
     const chunks = (await fx.pool.query("SELECT count(*)::int AS n, max(length(event_data::text))::int AS widest FROM entity_event_logs WHERE event_type = 'SNAPSHOT_CHUNK'")).rows[0]
@@ -94,7 +94,7 @@ for (const source of sources) {
     t.equal(await w.stop(), 0)
   })
 
-  test(`${source}: SIGKILL in the middle of a chunked snapshot, then a restart: a complete object, no multipart upload left`, { timeout: 300_000 }, async (t) => {
+  test(`${source}: SIGKILL in the middle of a chunked snapshot, then a restart: a complete object, no multipart upload left`, async (t) => {
     const fx = await fixture(t, source, { partitions: 1 })
     const prefix = testPrefix(t, `crash-${source}`)
     const topic = uniqueName('snapshots')
@@ -110,13 +110,13 @@ for (const source of sources) {
     // the first half, then the kill once parts of it are in S3
     await produceChunkedSnapshot(fx.topic, { size, chunk: CHUNK, regularEvery: 16, snapshotId, seqs: [0, chunks / 2] })
     let uploadId = ''
-    await waitFor('parts of the first half uploaded', async () => {
+    await waitForProgress('parts of the first half uploaded', async () => {
       const r = await fx.pool.query("SELECT upload_id FROM snapshot_uploads WHERE snapshot_id = $1 AND upload_id <> ''", [snapshotId])
       if (r.rows.length === 0) return false
       uploadId = r.rows[0].upload_id
       const parts = await s3.send(new ListPartsCommand({ Bucket: s3Env.bucket, Key: key, UploadId: uploadId }))
       return (parts.Parts ?? []).length >= 2
-    }, 120_000, 100)
+    }, async () => await eventRows(fx), 100)
     await first.kill()
     t.same(await listUploadKeys(s3, prefix), [key], 'the killed worker left its multipart upload open')
     t.same(await listKeys(s3, `${prefix}snapshots/`), [], 'and no object')
@@ -124,7 +124,7 @@ for (const source of sources) {
 
     const rest = await produceChunkedSnapshot(fx.topic, { size, chunk: CHUNK, regularEvery: 16, snapshotId, seqs: [chunks / 2, chunks] })
     const second = await startWorker(t, fx, env)
-    await waitFor('the snapshot to be indexed after the restart', async () => (await indexRow(fx, snapshotId)) !== undefined, 240_000, 200)
+    await waitForProgress('the snapshot to be indexed after the restart', async () => (await indexRow(fx, snapshotId)) !== undefined, async () => await eventRows(fx))
     const got = await readHash(s3, key)
     t.equal(got.sha256, rest.sha256, 'the object is complete: sha256 = the producer\'s')
     t.equal(got.size, size)

@@ -5,7 +5,7 @@ import { test } from 'tap'
 import { deleteTopics } from '../../../src/kafka/admin.ts'
 import { MiB, indexRow, produceChunkedSnapshot, produceRegular, storedOffsets } from '../../helpers/chunked-snapshot.ts'
 import { listKeys, listUploadKeys, privateS3, readHash, s3Client, s3Env, s3WorkerEnv, testPrefix } from '../../helpers/s3.ts'
-import { brokers, fixture, sources, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
+import { brokers, eventRows, fixture, sources, startWorker, uniqueName, waitForCount, waitForProgress } from '../../helpers/worker-harness.ts'
 
 // S3 stops in the middle of a chunked snapshot's multipart upload (a private versitygw, so the
 // shared one stays up): the worker retries, its partition waits (the stored offset stays at
@@ -26,7 +26,7 @@ function retries (metrics: string): number {
 }
 
 for (const source of sources) {
-  test(`${source}: S3 stopped in the middle of a multipart upload`, { timeout: 300_000 }, async (t) => {
+  test(`${source}: S3 stopped in the middle of a multipart upload`, async (t) => {
     const s3srv = await privateS3(t)
     const s3 = s3Client(s3srv.endpoint)
     t.teardown(() => s3.destroy())
@@ -42,7 +42,7 @@ for (const source of sources) {
       SLUICE_RETRY_MAX_MS: '1000'
     })
     await produceRegular(fx.topic, 'before', 10)
-    await waitFor('the first events', async () => (await storedOffsets(fx)).get(0) === 10)
+    await waitForCount('the first events', async () => (await storedOffsets(fx)).get(0) ?? 0, 10)
     const snapshotId = uniqueName('outage')
     const key = `${prefix}snapshots/${snapshotId}.json`
     const send = async (from: number, to: number): ReturnType<typeof produceChunkedSnapshot> =>
@@ -51,12 +51,12 @@ for (const source of sources) {
     // 1. a quarter of the chunks: the upload is open with parts in it
     await send(0, CHUNKS / 4)
     let uploadId = ''
-    await waitFor('parts in S3', async () => {
+    await waitForProgress('parts in S3', async () => {
       const r = await fx.pool.query("SELECT upload_id FROM snapshot_uploads WHERE snapshot_id = $1 AND upload_id <> ''", [snapshotId])
       if (r.rows.length === 0) return false
       uploadId = r.rows[0].upload_id
       return (await partsOf(s3, key, uploadId)) >= 1
-    }, 60_000)
+    }, async () => await eventRows(fx))
 
     // 2. S3 goes away; most of the rest arrives meanwhile (not the last chunk)
     await s3srv.stop()
@@ -72,17 +72,17 @@ for (const source of sources) {
     // 3. S3 is back: the upload goes on, but stays incomplete without its last chunk
     await s3srv.start()
     const fullParts = Math.floor(((CHUNKS - 1) * CHUNK) / (5 * MiB))
-    await waitFor('the parts sent during the outage', async () => (await partsOf(s3, key, uploadId)) >= fullParts, 120_000, 250)
+    await waitForCount('the parts sent during the outage', async () => await partsOf(s3, key, uploadId), fullParts, 250)
     t.same(await listKeys(s3, `${prefix}snapshots/`), [], 'no partial object is listed')
     t.equal((await storedOffsets(fx)).get(0), 10, 'the stored offset still holds at the first chunk')
 
     // 4. the last chunk: complete, indexed, the offset moves on
     const all = await send(CHUNKS - 1, CHUNKS)
-    await waitFor('the snapshot to be indexed', async () => (await indexRow(fx, snapshotId)) !== undefined, 120_000, 200)
+    await waitForProgress('the snapshot to be indexed', async () => (await indexRow(fx, snapshotId)) !== undefined, async () => await eventRows(fx))
     const got = await readHash(s3, key)
     t.equal(got.sha256, all.sha256, 'sha256 read back = the producer\'s')
     t.equal(got.size, SIZE)
-    await waitFor('the offset past the snapshot', async () => (await storedOffsets(fx)).get(0) === 10 + CHUNKS, 30_000)
+    await waitForCount('the offset past the snapshot', async () => (await storedOffsets(fx)).get(0) ?? 0, 10 + CHUNKS)
     t.pass('the stored offset moved past the last chunk')
     t.same(await listUploadKeys(s3, prefix), [], 'ListMultipartUploads: empty')
     t.equal(await w.stop(), 0, 'clean stop')

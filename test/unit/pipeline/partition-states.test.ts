@@ -13,6 +13,7 @@ function recordingSource () {
     start: async () => {},
     pause: (tps: TopicPartition[]) => { calls.push(['pause', fmt(tps)]) },
     resume: (tps: TopicPartition[]) => { calls.push(['resume', fmt(tps)]) },
+    seek: async () => {},
     commit: async () => {},
     assignments: () => [],
     isReady: () => true,

@@ -19,7 +19,7 @@ function event (eventType: string, payload: Record<string, unknown>): EntityEven
     aggregateType: 'Snapshot',
     entity: 'Snapshot',
     entityId: null,
-    version: 3,
+    version: 3n,
     userName: 'system',
     workspace: 'default',
     payload,

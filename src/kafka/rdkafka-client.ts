@@ -1,0 +1,145 @@
+/** node-rdkafka specifics shared by the rdkafka source's parts: fatal codes, messages, commit results. */
+import Kafka from 'node-rdkafka'
+import type { LibrdKafkaError, Message } from 'node-rdkafka'
+import { brokerList } from './brokers.ts'
+import type { SourceLogger } from './source-core.ts'
+import type { KafkaMessage } from './types.ts'
+
+export interface RdkafkaSourceOptions {
+  /** comma-separated host:port list, or an array of them */
+  brokers: string | readonly string[]
+  groupId: string
+  clientId: string
+  topics: readonly string[]
+  logger?: SourceLogger
+  /** messages asked for per consume call, default 1000 */
+  fetchBatch?: number
+  /** bytes (keys + values) asked for per consume call, default 8 MiB: with large messages the call asks for fewer */
+  fetchBatchBytes?: number
+  /** how long one consume call waits for a message, default 100 ms (also bounds close) */
+  consumeTimeoutMs?: number
+  /** all brokers unreachable for this long is reported through onError, default 60 s; 0 = never */
+  brokerDownTimeoutMs?: number
+  sessionTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  /** static group membership (group.instance.id) */
+  groupInstanceId?: string
+  /** extra librdkafka settings (security, fetch sizes...) */
+  config?: Record<string, string | number | boolean>
+}
+
+const E = Kafka.CODES.ERRORS
+/** errors that will not go away by waiting: the worker must stop */
+const FATAL_CODES = new Set<number>([
+  E.ERR__FATAL, E.ERR__AUTHENTICATION, E.ERR__SSL, E.ERR__UNKNOWN_TOPIC, E.ERR__INVALID_ARG,
+  E.ERR_UNKNOWN_TOPIC_OR_PART, E.ERR_TOPIC_AUTHORIZATION_FAILED, E.ERR_GROUP_AUTHORIZATION_FAILED,
+  E.ERR_CLUSTER_AUTHORIZATION_FAILED, E.ERR_SASL_AUTHENTICATION_FAILED, E.ERR_UNSUPPORTED_SASL_MECHANISM,
+  E.ERR_INVALID_GROUP_ID
+])
+
+export function isFatalRdkafka (err: unknown): boolean {
+  const e = err as Partial<LibrdKafkaError> | null
+  return typeof e?.code === 'number' && (FATAL_CODES.has(e.code) || e.isFatal === true)
+}
+
+/** librdkafka's error code, appended to a wrapped error's message */
+export function rdkafkaDetail (err: unknown): string {
+  const code = (err as Partial<LibrdKafkaError> | null)?.code
+  return typeof code === 'number' ? ` (code ${code})` : ''
+}
+
+export function fromRdkafka (m: Message): KafkaMessage {
+  const key = m.key === null || m.key === undefined ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key
+  const value = m.value ?? null
+  let headers: Record<string, Buffer> | undefined
+  if (m.headers !== undefined && m.headers.length > 0) {
+    headers = {}
+    for (const h of m.headers) {
+      for (const name in h) {
+        const v = h[name] as string | Buffer
+        headers[name] = typeof v === 'string' ? Buffer.from(v) : v
+      }
+    }
+  }
+  const size = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
+  return { topic: m.topic, partition: m.partition, offset: m.offset, key, value, timestamp: m.timestamp ?? -1, headers, size }
+}
+
+interface CommitWaiter { key: string, resolve: () => void, reject: (err: Error) => void, timer: NodeJS.Timeout }
+
+function commitKey (tps: ReadonlyArray<{ topic: string, partition: number, offset?: number }>): string {
+  return tps.map((t) => `${t.topic}:${t.partition}:${t.offset ?? -1}`).sort().join(',')
+}
+
+/**
+ * Commits in flight, each settled by its offset_commit_cb result (matched by its offsets, else
+ * the oldest), by a timeout, or at close.
+ */
+export class CommitWaiters {
+  readonly #waiters: CommitWaiter[] = []
+
+  /** Waits for the result of the commit `send` starts; `send` throwing rejects at once. */
+  wait (offsets: ReadonlyArray<{ topic: string, partition: number, offset: number }>, send: () => void, timeoutMs: number, timedOut: () => Error, failed: (err: unknown) => Error): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: CommitWaiter = {
+        key: commitKey(offsets),
+        resolve,
+        reject,
+        timer: setTimeout(() => this.#settle(waiter, timedOut()), timeoutMs)
+      }
+      this.#waiters.push(waiter)
+      try {
+        send()
+      } catch (err) {
+        this.#settle(waiter, failed(err))
+      }
+    })
+  }
+
+  /** offset_commit_cb */
+  result (offsets: ReadonlyArray<{ topic: string, partition: number, offset?: number }>, err: Error | null): void {
+    if (this.#waiters.length === 0) return
+    const key = commitKey(offsets)
+    this.#settle(this.#waiters.find((w) => w.key === key) ?? this.#waiters[0] as CommitWaiter, err)
+  }
+
+  rejectAll (err: Error): void {
+    for (const w of [...this.#waiters]) this.#settle(w, err)
+  }
+
+  #settle (waiter: CommitWaiter, err: Error | null): void {
+    const i = this.#waiters.indexOf(waiter)
+    if (i < 0) return
+    this.#waiters.splice(i, 1)
+    clearTimeout(waiter.timer)
+    if (err === null) waiter.resolve()
+    else waiter.reject(err)
+  }
+}
+
+/** The librdkafka consumer settings sluice runs with (the owner's `config` last, so it wins). */
+export function consumerConfig (o: RdkafkaSourceOptions): Record<string, string | number | boolean> {
+  return {
+    'bootstrap.servers': brokerList(o.brokers),
+    'group.id': o.groupId,
+    'client.id': o.clientId,
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    // a batch returns as soon as a partition is drained instead of waiting for fetchBatch messages
+    'enable.partition.eof': true,
+    'partition.assignment.strategy': 'range,roundrobin',
+    'session.timeout.ms': o.sessionTimeoutMs ?? 30_000,
+    'heartbeat.interval.ms': o.heartbeatIntervalMs ?? 3_000,
+    ...(o.groupInstanceId !== undefined ? { 'group.instance.id': o.groupInstanceId } : {}),
+    'socket.keepalive.enable': true,
+    // larger fetches per partition (~1.4x the throughput of the 1 MiB default); the prefetch
+    // queue stays bounded by queued.max.messages.kbytes for the whole consumer
+    'max.partition.fetch.bytes': 8 * 1024 * 1024,
+    'queued.max.messages.kbytes': 64 * 1024,
+    // once the prefetch queue was full, librdkafka waits this long before fetching that
+    // partition again (default 1 s): a resumed partition sat idle for it (256 MiB of 700 KB
+    // chunks: 44 to 47 MiB/s with 1 s, 59 to 60 MiB/s with 20 ms)
+    'fetch.queue.backoff.ms': 20,
+    ...o.config
+  }
+}

@@ -1,0 +1,221 @@
+import { isUtf8 } from 'node:buffer'
+import { SluiceError } from '../errors.ts'
+
+/** One member of the top-level object: its name and the byte spans of its name literal and its value. */
+export interface TopMember {
+  readonly name: string
+  /** the name's literal, quotes included: [keyStart, keyEnd) */
+  readonly keyStart: number
+  readonly keyEnd: number
+  /** the value's text, without surrounding whitespace: [start, end) */
+  readonly start: number
+  readonly end: number
+}
+
+export interface ScanOptions {
+  /** deeper nesting of objects and arrays is poison (SLUICE_ERR_TOO_DEEP) */
+  maxDepth: number
+  /** string values of members with this name, below the top level, at least minBytes long, without escapes: reported in `bulk` */
+  bulk?: { key: string, minBytes: number }
+}
+
+export interface Scan {
+  /** the top-level object's members in order; null when the document is not an object */
+  members: TopMember[] | null
+  /** [open quote, close quote] of the bulk string values (ScanOptions.bulk) */
+  bulk: Array<[number, number]>
+}
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COLON = 0x3a
+const COMMA = 0x2c
+
+function isSpace (b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+}
+
+/** The index of the quote closing the string literal opened at `open`, or -1. */
+export function closingQuote (buf: Buffer, open: number): number {
+  let q = buf.indexOf(QUOTE, open + 1)
+  while (q !== -1) {
+    let slashes = 0
+    for (let i = q - 1; i > open && buf[i] === BACKSLASH; i--) slashes++
+    if ((slashes & 1) === 0) return q
+    q = buf.indexOf(QUOTE, q + 1)
+  }
+  return -1
+}
+
+const HEX4 = /^[0-9A-Fa-f]{4}$/
+
+/** The code unit of the four hex digits at `at`, or -1 (malformed: JSON.parse reports it). */
+function hex4 (buf: Buffer, at: number): number {
+  const s = buf.toString('latin1', at, Math.min(at + 4, buf.length))
+  return HEX4.test(s) ? Number.parseInt(s, 16) : -1
+}
+
+/**
+ * The escapes of one string literal's content [from, to) that no column can hold as produced:
+ * `\u0000` (PostgreSQL text and jsonb have no NUL) and a surrogate escape that is not half of a
+ * pair (JSON.parse would make a lone UTF-16 surrogate, which has no UTF-8 form: a replacement
+ * character would be stored instead).
+ */
+function checkEscapes (buf: Buffer, from: number, to: number): void {
+  let i = buf.indexOf(BACKSLASH, from)
+  while (i !== -1 && i < to) {
+    if (buf[i + 1] === 0x75) { // \u
+      const cu = hex4(buf, i + 2)
+      if (cu === 0) throw new SluiceError('SLUICE_ERR_NUL', `a string holds \\u0000 (at byte ${i}), which PostgreSQL text and jsonb cannot store`)
+      if (cu >= 0xd800 && cu <= 0xdbff) {
+        const low = buf[i + 6] === BACKSLASH && buf[i + 7] === 0x75 ? hex4(buf, i + 8) : -1
+        if (low < 0xdc00 || low > 0xdfff) throw loneSurrogate(buf, i)
+        i = buf.indexOf(BACKSLASH, i + 12)
+        continue
+      }
+      if (cu >= 0xdc00 && cu <= 0xdfff) throw loneSurrogate(buf, i)
+      i = buf.indexOf(BACKSLASH, i + 6)
+      continue
+    }
+    i = buf.indexOf(BACKSLASH, i + 2)
+  }
+}
+
+function loneSurrogate (buf: Buffer, at: number): SluiceError {
+  return new SluiceError('SLUICE_ERR_UTF8', `a string holds the lone surrogate escape ${buf.toString('latin1', at, at + 6)} (at byte ${at}), which is not a Unicode character`)
+}
+
+/** The name of a member from its literal [open, close]: plain bytes, or JSON.parse for one with escapes. */
+function memberName (buf: Buffer, open: number, close: number): string {
+  const i = buf.indexOf(BACKSLASH, open + 1)
+  return i === -1 || i > close ? buf.toString('utf8', open + 1, close) : JSON.parse(buf.toString('utf8', open, close + 1)) as string
+}
+
+/** No escape and no control character: the literal's bytes are its string's UTF-8. */
+function isPlain (buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = buf[i] as number
+    if (b < 0x20 || b === BACKSLASH) return false
+  }
+  return true
+}
+
+/**
+ * One pass over a message's bytes before JSON.parse sees them, following JSON's lexical
+ * structure (outside a string, a quote always opens one; skipping from each opening quote to
+ * its unescaped closing quote visits every literal). It rejects, as poison:
+ *  - bytes that are not UTF-8 (SLUICE_ERR_UTF8): never replaced by U+FFFD;
+ *  - nesting deeper than `maxDepth` (SLUICE_ERR_TOO_DEEP): nothing recursive sees it;
+ *  - `\u0000` (SLUICE_ERR_NUL) and lone surrogate escapes (SLUICE_ERR_UTF8).
+ * and reports where each top-level member's value is, so that what is stored is the
+ * producer's own text (numbers exactly as sent), and the bulk string candidates.
+ * Malformed JSON is not judged here: JSON.parse reports it afterwards.
+ */
+export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
+  if (!isUtf8(buf)) throw new SluiceError('SLUICE_ERR_UTF8', `the message is not valid UTF-8 (${firstBadByte(buf)})`)
+  const max = opts.maxDepth
+  const bulkKey = opts.bulk?.key
+  const bulkMin = opts.bulk?.minBytes ?? Infinity
+  const bulk: Array<[number, number]> = []
+  let members: TopMember[] | null = null
+  let depth = 0
+  let seenValue = false
+  // the top-level member being read
+  let name: string | null = null
+  let keyStart = -1
+  let keyEnd = -1
+  let valueStart = -1
+  let awaitingKey = false
+  let awaitingValue = false
+  // after the last byte that was not whitespace
+  let lastEnd = 0
+  // bulk candidates: the last member name below the top level and where its literal ended
+  let lastKey: string | null = null
+  let lastKeyEnd = -1
+  const n = buf.length
+  let i = 0
+  while (i < n) {
+    const b = buf[i] as number
+    if (b === QUOTE) {
+      const close = closingQuote(buf, i)
+      if (close === -1) break // unterminated: JSON.parse reports it
+      checkEscapes(buf, i + 1, close)
+      let next = close + 1
+      while (next < n && isSpace(buf[next] as number)) next++
+      const isName = buf[next] === COLON
+      if (depth === 1 && members !== null && awaitingKey && isName) {
+        name = memberName(buf, i, close)
+        keyStart = i
+        keyEnd = close + 1
+        awaitingKey = false
+      } else if (awaitingValue) {
+        valueStart = i
+        awaitingValue = false
+      }
+      if (bulkKey !== undefined) {
+        if (isName) {
+          lastKey = close - i - 1 <= bulkKey.length ? buf.toString('utf8', i + 1, close) : null
+          lastKeyEnd = close
+        } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && isPlain(buf, i + 1, close)) {
+          bulk.push([i, close])
+        }
+      }
+      seenValue = true
+      lastEnd = close + 1
+      i = close + 1
+      continue
+    }
+    if (isSpace(b)) { i++; continue }
+    if (awaitingValue) { valueStart = i; awaitingValue = false }
+    if (b === 0x7b || b === 0x5b) { // { [
+      if (++depth > max) throw new SluiceError('SLUICE_ERR_TOO_DEEP', `the message nests objects and arrays deeper than ${max} levels (at byte ${i})`)
+      if (depth === 1 && !seenValue) {
+        if (b === 0x7b) members = []
+        awaitingKey = b === 0x7b
+      }
+      seenValue = true
+    } else if (b === 0x7d || b === 0x5d) { // } ]
+      if (depth === 1 && members !== null && name !== null) {
+        members.push({ name, keyStart, keyEnd, start: valueStart, end: lastEnd })
+        name = null
+      }
+      depth--
+    } else if (depth === 1 && members !== null) {
+      if (b === COLON && name !== null) awaitingValue = true
+      else if (b === COMMA) {
+        if (name !== null) members.push({ name, keyStart, keyEnd, start: valueStart, end: lastEnd })
+        name = null
+        awaitingKey = true
+      }
+    } else {
+      seenValue = true
+    }
+    lastEnd = i + 1
+    i++
+  }
+  return { members, bulk }
+}
+
+/** Only whitespace and one colon between the member name and the value. */
+function followsColon (buf: Buffer, keyEnd: number, open: number): boolean {
+  let colons = 0
+  for (let i = keyEnd + 1; i < open; i++) {
+    const b = buf[i] as number
+    if (b === COLON) colons++
+    else if (!isSpace(b)) return false
+  }
+  return colons === 1
+}
+
+/** Where the first byte sequence that is not UTF-8 starts, for the dead letter's reason. */
+function firstBadByte (buf: Buffer): string {
+  let i = 0
+  while (i < buf.length) {
+    const b = buf[i] as number
+    if (b < 0x80) { i++; continue }
+    const len = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0
+    if (len === 0 || i + len > buf.length || !isUtf8(buf.subarray(i, i + len))) break
+    i += len
+  }
+  return `bad byte 0x${(buf[i] ?? 0).toString(16).padStart(2, '0')} at ${i}`
+}

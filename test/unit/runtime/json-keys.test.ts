@@ -1,0 +1,20 @@
+import { test } from 'tap'
+import { altersEscapedKeys, checkRuntime } from '../../../src/runtime.ts'
+
+// nodejs/node issue 63785: fails on Node 24.x / 26.x, whose JSON.parse returns `caf\` for the
+// key "caf\u00e9" once a document with the key "caf\\" was parsed.
+test(`this runtime (${process.version}) parses escaped keys as written`, async (t) => {
+  const first = JSON.parse('{"caf\\\\":1,"x\\n":2}') as object
+  t.same(Object.keys(first), ['caf\\', 'x\n'])
+  const later = JSON.parse('{"caf\\u00e9":1,"caf\\u00e8":2,"x\\u000a":3}') as object
+  t.same(Object.keys(later), ['café', 'cafè', 'x\n'], 'keys of a later document are not the earlier document\'s')
+  t.equal(altersEscapedKeys(), false, 'the issue\'s reproduction, as the first parses of a fresh process of this runtime, keeps the key')
+})
+
+test('the worker refuses an affected runtime unless told otherwise', async (t) => {
+  t.throws(() => checkRuntime({ version: 'v24.21.0', allow: false, alters: () => true }), { code: 'SLUICE_ERR_RUNTIME', kind: 'fatal', message: /Node\.js v24\.21\.0 alters escaped object keys.*SLUICE_ALLOW_AFFECTED_RUNTIME/ })
+  t.throws(() => checkRuntime({ version: 'v26.1.0', allow: false, alters: () => false }), { code: 'SLUICE_ERR_RUNTIME' }, 'an affected line even where the probe passes')
+  t.throws(() => checkRuntime({ version: 'v22.23.3', allow: false, alters: () => true }), { code: 'SLUICE_ERR_RUNTIME' }, 'any runtime where the probe shows the bug')
+  t.doesNotThrow(() => checkRuntime({ version: 'v22.23.3', allow: false, alters: () => false }))
+  t.doesNotThrow(() => checkRuntime({ version: 'v24.21.0', allow: true, alters: () => true }), 'SLUICE_ALLOW_AFFECTED_RUNTIME=true')
+})

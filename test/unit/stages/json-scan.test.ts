@@ -1,0 +1,61 @@
+import { test } from 'tap'
+import { scanJson } from '../../../src/stages/json-scan.ts'
+
+const opts = { maxDepth: 8 }
+const scan = (text: string | Buffer): ReturnType<typeof scanJson> => scanJson(typeof text === 'string' ? Buffer.from(text) : text, opts)
+
+function code (f: () => unknown): string {
+  try {
+    f()
+  } catch (err) {
+    return (err as { code: string }).code
+  }
+  return 'none'
+}
+
+test('top-level members: names and the spans of their literal and value text', async (t) => {
+  const text = '{ "a" : 1e400 , "b\\u00e9":{"x":[1,"]}"]} ,"c":"q\\"}", "d" :null}'
+  const buf = Buffer.from(text)
+  const { members } = scanJson(buf, opts)
+  t.same(members?.map((m) => [m.name, buf.toString('utf8', m.keyStart, m.keyEnd), buf.toString('utf8', m.start, m.end)]), [
+    ['a', '"a"', '1e400'],
+    ['bé', '"b\\u00e9"', '{"x":[1,"]}"]}'],
+    ['c', '"c"', '"q\\"}"'],
+    ['d', '"d"', 'null']
+  ])
+  t.equal(scan('[1,{"a":2}]').members, null, 'an array is no object')
+  t.equal(scan('"text"').members, null)
+  t.same(scan('{}').members, [])
+})
+
+test('nesting deeper than the limit is poison before any parsing, however deep', async (t) => {
+  t.equal(code(() => scan('['.repeat(8) + ']'.repeat(8))), 'none', 'at the limit')
+  t.equal(code(() => scan('['.repeat(9) + ']'.repeat(9))), 'SLUICE_ERR_TOO_DEEP')
+  t.equal(code(() => scanJson(Buffer.from('{"a":'.repeat(100_000)), { maxDepth: 512 })), 'SLUICE_ERR_TOO_DEEP', 'unterminated and 100,000 deep')
+  t.equal(code(() => scan('{"a":"' + '['.repeat(50) + '"}')), 'none', 'brackets inside strings do not count')
+})
+
+test('bytes that are not UTF-8 are poison, never replaced', async (t) => {
+  const bad = [
+    [0x80], // lone continuation byte
+    [0xc0, 0xaf], // overlong '/'
+    [0xe2, 0x82], // truncated sequence
+    [0xed, 0xa0, 0x80], // encoded surrogate U+D800
+    [0xf4, 0x90, 0x80, 0x80], // above U+10FFFF
+    [0xe9] // Latin-1 é
+  ]
+  for (const bytes of bad) {
+    const buf = Buffer.concat([Buffer.from('{"a":"x'), Buffer.from(bytes), Buffer.from('"}')])
+    t.throws(() => scan(buf), { code: 'SLUICE_ERR_UTF8', message: /not valid UTF-8 \(bad byte 0x[0-9a-f]{2} at 7\)/ }, Buffer.from(bytes).toString('hex'))
+  }
+})
+
+test('escapes no column can hold: \\u0000 and lone surrogates', async (t) => {
+  t.equal(code(() => scan('{"a":"x\\u0000"}')), 'SLUICE_ERR_NUL')
+  t.equal(code(() => scan('{"a\\u0000":1}')), 'SLUICE_ERR_NUL', 'in a member name too')
+  t.equal(code(() => scan('{"a":"\\ud800"}')), 'SLUICE_ERR_UTF8', 'high surrogate alone')
+  t.equal(code(() => scan('{"a":"\\ud800\\u0041"}')), 'SLUICE_ERR_UTF8', 'high surrogate, then no low one')
+  t.equal(code(() => scan('{"a":"\\udc00x"}')), 'SLUICE_ERR_UTF8', 'low surrogate alone')
+  t.equal(code(() => scan('{"a":"\\\\ud800"}')), 'none', 'an escaped backslash followed by text is no escape')
+  t.equal(code(() => scan('{"a":"\\ud83d\\ude80 \\u00e9 \\n"}')), 'none', 'a pair and ordinary escapes')
+})
