@@ -5,13 +5,14 @@
 # (default 2); Bento is built by scripts/bento.sh when a variant needs it.
 # The snapshot upload benchmark (bench/snapshot.ts): scripts/bench.sh snapshot [MiB] (default 256).
 # The HTTP benchmark (bench/http.ts): scripts/bench.sh http [seconds per step] (default 10).
+# Scale-out and restarts (bench/scale.ts): scripts/bench.sh scale [restart] [events/s].
 # Brings up Kafka, PostgreSQL and S3 (the seed mix's snapshot events go to S3) if they are not
 # running and stops exactly what it started.
 set -euo pipefail
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$SLUICE_ROOT"
-if [ "${1:-}" != snapshot ] && [ "${1:-}" != http ] && [[ "${SLUICE_BENCH_VARIANTS:-bento}" == *bento* ]] && [ -z "${SLUICE_BENTO:-}" ]; then
+if [ "${1:-}" != snapshot ] && [ "${1:-}" != http ] && [ "${1:-}" != scale ] && [[ "${SLUICE_BENCH_VARIANTS:-bento}" == *bento* ]] && [ -z "${SLUICE_BENTO:-}" ]; then
   SLUICE_BENTO="$("$SLUICE_ROOT/scripts/bento.sh")"
   export SLUICE_BENTO
 fi
@@ -19,5 +20,6 @@ sluice_stack_for_run kafka postgres s3
 case "${1:-}" in
   snapshot) shift; node bench/snapshot.ts "$@" ;;
   http) shift; node bench/http.ts "$@" ;;
+  scale) shift; node bench/scale.ts "$@" ;;
   *) node bench/ingest.ts "$@" ;;
 esac

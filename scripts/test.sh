@@ -6,6 +6,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$SLUICE_ROOT"
 sluice_stack_for_run kafka postgres s3
+# kustomize, kubeconform, promtool, hadolint and the schemas for test/integration/k8s (cached by version)
+scripts/tools.sh install
 
 mkdir -p .sluice
 npm test --silent -- "$@" 2>&1 | grep -v 'nodedir' | tee .sluice/test-output.log

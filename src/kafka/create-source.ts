@@ -13,6 +13,8 @@ export function createSource (config: Readonly<Config>, logger: Logger): Source 
     topics: [...config.pipelines.keys()],
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    // static group membership (SLUICE_KAFKA_INSTANCE_ID): a restarted worker takes its partitions back
+    ...(config.kafka.instanceId !== null ? { groupInstanceId: config.kafka.instanceId } : {}),
     logger: logger.child({ component: 'source', source: config.kafka.source })
   }
   // SLUICE_KAFKA_PREFETCH_BYTES: what a source may fetch ahead of the pipeline (unset: its defaults)

@@ -26,6 +26,8 @@ export interface PlatformaticSourceOptions {
   maxBytesPerPartition?: number
   sessionTimeoutMs?: number
   heartbeatIntervalMs?: number
+  /** static group membership (group.instance.id) */
+  groupInstanceId?: string
   rebalanceTimeoutMs?: number
   /** no broker reachable (or group heartbeats failing) this long is reported through onError, default 60 s */
   brokerDownTimeoutMs?: number
@@ -81,6 +83,7 @@ export class PlatformaticSource implements Source {
       groupId: opts.groupId,
       autocommit: false,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      ...(opts.groupInstanceId !== undefined ? { groupInstanceId: opts.groupInstanceId } : {}),
       heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
       rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
       heartbeatStallTimeout: opts.brokerDownTimeoutMs ?? 60_000,

@@ -43,3 +43,9 @@ test('S3 settings: optional, validated, the secret only with its key', async (t)
   t.equal(loadConfig(base).kafka.prefetchBytes, null, 'prefetch: the source\'s own unless set')
   t.equal(loadConfig({ ...base, SLUICE_KAFKA_PREFETCH_BYTES: '4194304' }).kafka.prefetchBytes, 4194304)
 })
+
+test('static group membership: SLUICE_KAFKA_INSTANCE_ID', async (t) => {
+  t.equal(loadConfig(base).kafka.instanceId, null, 'unset: dynamic membership')
+  t.equal(loadConfig({ ...base, SLUICE_KAFKA_INSTANCE_ID: 'sluice-7d9f-x2k.1' }).kafka.instanceId, 'sluice-7d9f-x2k.1')
+  t.throws(() => loadConfig({ ...base, SLUICE_KAFKA_INSTANCE_ID: 'a b' }), { code: 'SLUICE_ERR_CONFIG', message: /SLUICE_KAFKA_INSTANCE_ID/ })
+})
