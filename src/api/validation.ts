@@ -18,7 +18,7 @@ export function schemaErrorFormatter (errors: FastifySchemaValidationError[], da
     const p = e.params as { format?: string, additionalProperty?: string }
     const what = `${dataVar}${e.instancePath}`
     if (e.keyword === 'format' && p.format !== undefined && HINTS[p.format] !== undefined) return `${what} must be ${HINTS[p.format]}`
-    if (e.keyword === 'pattern' && (e.params as { pattern?: string }).pattern === isoTime.pattern) return `${what} must be a time PostgreSQL holds: year 0001 to 9999, an offset up to ±15:59`
+    if (e.keyword === 'pattern' && (e.params as { pattern?: string }).pattern === isoTime.pattern) return `${what} must be ${HINTS['date-time'] as string}, that PostgreSQL holds (year 0001 to 9999, an offset up to ±15:59)`
     if (p.additionalProperty !== undefined) return `${what} ${e.message ?? 'is invalid'}: "${p.additionalProperty}"`
     return `${what} ${e.message ?? 'is invalid'}`
   }).join(', '))
