@@ -2,7 +2,7 @@
 // `[label=]kind [NAME=value ...]`, kind one of psql, bento, rdkafka, platformatic; the
 // NAME=value pairs are extra environment for that worker (e.g. a sluice setting).
 //   SLUICE_BENCH_VARIANTS='psql; rdkafka; platformatic; bento'                     (default)
-//   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; bento'
+//   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-6=rdkafka SLUICE_FLUSH_CONCURRENCY=6; bento'
 
 export type VariantKind = 'psql' | 'bento' | 'rdkafka' | 'platformatic'
 
