@@ -11,6 +11,8 @@ import type { Delivery, IngestProducer } from '../ingest/event-producer.ts'
 import type { PipelineDefinition } from '../pipeline/definition.ts'
 import { envelopeSchema } from '../stages/validate-envelope.ts'
 
+const EMPTY = Buffer.alloc(0)
+
 export interface EventsOptions {
   topic: string
   pipeline: PipelineDefinition<unknown>
@@ -63,7 +65,7 @@ export async function eventRoutes (app: FastifyInstance, opts: EventsOptions): P
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser(['application/json', ...NDJSON], { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => { done(null, body) })
 
-  app.post<{ Body: Buffer }>('/events', {
+  app.post<{ Body: Buffer | undefined }>('/events', {
     config: { scope: 'ingest' },
     bodyLimit: opts.maxBodyBytes,
     schema: {
@@ -79,7 +81,8 @@ export async function eventRoutes (app: FastifyInstance, opts: EventsOptions): P
     const format: BodyFormat = NDJSON.includes(String(req.headers['content-type']).split(';')[0]?.trim().toLowerCase() ?? '') ? 'ndjson' : 'json'
     let raws: Buffer[]
     try {
-      raws = splitBody(req.body, format, opts.maxEvents)
+      // no body at all (no content type, nothing sent) is a body without events: 400, not a throw
+      raws = splitBody(req.body ?? EMPTY, format, opts.maxEvents)
     } catch (err) {
       if (!isSluiceError(err)) throw err
       const status = err.message.startsWith('more than') ? 413 : 400

@@ -71,6 +71,9 @@ test('whole-body answers: one event, nothing accepted, limits, formats', { timeo
   t.match(notJson, { status: 400, body: { code: 'SLUICE_ERR_DECODE', message: /malformed JSON/ } })
   t.match(await postEvents(w, '[{"a":1}'), { status: 400, body: { code: 'SLUICE_ERR_INGEST_BODY', message: /do not close/ } })
   t.match(await postEvents(w, ''), { status: 400, body: { code: 'SLUICE_ERR_INGEST_BODY', message: /no event/ } })
+  // no body and no content type at all (what schemathesis sent): a 400, not a 500
+  const bare = await fetch(`http://127.0.0.1:${w.port}/events`, { method: 'POST' })
+  t.match({ status: bare.status, body: await bare.json() }, { status: 400, body: { code: 'SLUICE_ERR_INGEST_BODY', message: /no event/ } })
   t.match(await postEvents(w, `[${Array(6).fill(good.value.toString()).join(',')}]`), { status: 413, body: { code: 'SLUICE_ERR_INGEST_BODY', message: /more than 5 events/ } })
   const big = await postEvents(w, `[${' '.repeat(70_000)}]`)
   t.equal(big.status, 413, `a body over SLUICE_INGEST_MAX_BODY_BYTES: 413 (${JSON.stringify(big.body).slice(0, 120)})`)
