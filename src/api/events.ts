@@ -65,7 +65,7 @@ export async function eventRoutes (app: FastifyInstance, opts: EventsOptions): P
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser(['application/json', ...NDJSON], { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => { done(null, body) })
 
-  app.post<{ Body: Buffer | undefined }>('/events', {
+  app.post<{ Body: unknown }>('/events', {
     config: { scope: 'ingest' },
     bodyLimit: opts.maxBodyBytes,
     schema: {
@@ -73,12 +73,16 @@ export async function eventRoutes (app: FastifyInstance, opts: EventsOptions): P
         description: `One event (application/json), a JSON array of up to ${opts.maxEvents} events, or NDJSON (application/x-ndjson, one event per line); at most ${opts.maxBodyBytes} bytes.`,
         oneOf: [envelope, { type: 'array', maxItems: opts.maxEvents, items: envelope }]
       },
-      response: { 202: answer, 400: answer, 413: answer, 503: answer }
+      response: { 202: answer, 400: answer, 413: answer, 415: answer, 503: answer }
     },
     // the body schema documents; the pipeline's own stages validate each event (per item)
     validatorCompiler: () => () => true
   }, async (req, reply) => {
     const format: BodyFormat = NDJSON.includes(String(req.headers['content-type']).split(';')[0]?.trim().toLowerCase() ?? '') ? 'ndjson' : 'json'
+    // a body another parser read (Fastify's own text/plain) is a media type this route does not take
+    if (req.body !== undefined && !Buffer.isBuffer(req.body)) {
+      return reply.code(415).send({ statusCode: 415, code: 'SLUICE_ERR_INGEST_BODY', error: 'Unsupported Media Type', message: `content-type ${String(req.headers['content-type'])} is not accepted: send application/json or application/x-ndjson` })
+    }
     let raws: Buffer[]
     try {
       // no body at all (no content type, nothing sent) is a body without events: 400, not a throw

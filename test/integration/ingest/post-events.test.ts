@@ -79,6 +79,8 @@ test('whole-body answers: one event, nothing accepted, limits, formats', { timeo
   t.equal(big.status, 413, `a body over SLUICE_INGEST_MAX_BODY_BYTES: 413 (${JSON.stringify(big.body).slice(0, 120)})`)
   const xml = await postEvents(w, '<event/>', 'application/xml')
   t.equal(xml.status, 415, 'another media type: 415')
+  const text = await postEvents(w, good.value, 'text/plain')
+  t.match(text, { status: 415, body: { code: 'SLUICE_ERR_INGEST_BODY', message: /text\/plain/ } }, 'text/plain (a type Fastify parses itself): 415')
 
   const array = await postEvents(w, `[${good.value.toString()}, 42]`)
   t.match(array, { status: 202, body: { accepted: 1, rejected: 1, items: [{ index: 0, eventId: good.eventId }, { index: 1, code: 'SLUICE_ERR_ENVELOPE', message: /JSON object/ }] } }, 'an array: per-item answers')
