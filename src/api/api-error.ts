@@ -44,7 +44,8 @@ export async function orBadInput<T> (reply: FastifyReply, what: string, fn: () =
   try {
     return await fn()
   } catch (err) {
-    if (isPgInputError(err)) return apiError(reply, 400, 'SLUICE_ERR_BAD_REQUEST', `${what}: ${(err as Error).message}`)
+    // the field is named; PostgreSQL's own text stays in the log (contract: no SQL text in answers)
+    if (isPgInputError(err)) return apiError(reply, 400, 'SLUICE_ERR_BAD_REQUEST', `${what}: a value PostgreSQL cannot hold (out of range or malformed)`)
     throw err
   }
 }
