@@ -186,8 +186,11 @@ class StreamClient {
     if (this.#stopped) return
     this.stop()
     this.#hub.dropped.inc({ reason })
-    this.#res.end(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`)
-    setTimeout(() => this.#res.destroy(), this.#hub.o.slowClientMs).unref()
+    // the connection itself is closed: after the response ends an HTTP/1.1 keep-alive socket is
+    // detached from it, so res.destroy() would no longer reach it
+    const socket = this.#res.socket
+    this.#res.end(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`, () => { socket?.end() })
+    setTimeout(() => { socket?.destroy() }, this.#hub.o.slowClientMs).unref()
   }
 
   async #run (): Promise<void> {
