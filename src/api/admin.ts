@@ -68,6 +68,9 @@ const groupStatus = {
   type: 'object',
   properties: {
     group: { type: 'string' },
+    /** false when the group's view could not be read from PostgreSQL (this worker's own part above still answers) */
+    available: { type: 'boolean' },
+    error: { type: 'string' },
     desired: {
       type: 'object',
       properties: {
@@ -129,8 +132,17 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminOptions): Pr
   const { runner, control } = opts
   const status = async (): Promise<unknown> => {
     await control.heartbeat().catch(() => {}) // this worker's row fresh in the group view
-    const [local, desired, workers] = await Promise.all([runner.status(), control.desired(), control.workers()])
-    return { ...local, worker: opts.worker, group: { group: opts.group, desired, workers } }
+    const local = await runner.status()
+    // the group's view lives in PostgreSQL: during an outage this worker's own status (paused
+    // for backpressure, in-flight budget) is what the operator needs, so it still answers
+    try {
+      const [desired, workers] = await Promise.all([control.desired(), control.workers()])
+      return { ...local, worker: opts.worker, group: { group: opts.group, available: true, desired, workers } }
+    } catch (err) {
+      app.log.warn({ err }, 'group status unavailable')
+      const code = (err as { code?: unknown }).code
+      return { ...local, worker: opts.worker, group: { group: opts.group, available: false, error: `the group's state could not be read from PostgreSQL${typeof code === 'string' ? ` (${code})` : ''}` } }
+    }
   }
 
   app.get('/admin/status', {

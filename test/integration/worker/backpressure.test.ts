@@ -102,6 +102,7 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
           metricSum(await scrape(w), 'sluice_paused_partitions', { reason: 'backpressure' }) > 0, OUTAGE_MS - 1000, 250)
         const status = await w.get('/admin/status')
         t.ok(status.inflight.overBudget, 'the in-flight budget is full')
+        t.equal(status.group.available, false, '/admin/status answers during the outage and says the group view is unavailable')
         t.ok(status.partitions.length > 0 && status.partitions.every((p: any) => p.paused && p.pausedBy.includes('backpressure')),
           'every partition is paused by backpressure in /admin/status')
         await waitFor('retries to be counted', async () => metricSum(await scrape(w), 'sluice_retries_total') > retriesBefore, OUTAGE_MS - 1000, 250)
@@ -111,6 +112,10 @@ test('a stopped PostgreSQL pauses the worker with flat memory, and nothing is lo
         t.equal(ready.body.database, false, 'and says the database is unreachable')
         t.equal(ready.body.consumer, true, 'while the consumer stays in its group')
         await sleep(Math.max(0, outageStart + OUTAGE_MS - Date.now())) // the deliberate outage
+      } catch (err) {
+        // the next source's subtest needs the database: never leave it stopped
+        await pg.start()
+        throw err
       } finally {
         clearInterval(sampler)
       }
