@@ -74,8 +74,10 @@ interface Open {
   lastSweep: number
   /** gives up chunked snapshots whose chunks stopped coming */
   expiry: NodeJS.Timeout
+  /** snapshot ids whose upload row could not be deleted after a failure (database down): retried by the expiry timer */
+  unforgotten: Set<string>
   /** the latest state dump (running or done), shared by triggers read before it started */
-  lastDump: { startedAt: number, key: string, result: ReturnType<typeof dumpWithRetry> } | null
+  lastDump: { startedAt: number, snapshotId: string, key: string, result: ReturnType<typeof dumpWithRetry> } | null
 }
 
 /**
@@ -123,9 +125,10 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const assembler = new ChunkAssembler({ s3, bucket: c.bucket, keyOf: (id) => this.keyOf(id, 'chunked'), pool, partBytes: c.partBytes, queueSize: c.queueSize, retry, logger: rt.logger, chunkTimeoutMs: c.chunkTimeoutMs })
     const expiry = setInterval(() => {
       this.#expire().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: giving up stalled chunked snapshots failed (tried again)'))
+      this.#forgetPending().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: removing upload rows of failed snapshots failed (tried again)'))
     }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
     expiry.unref()
-    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, lastDump: null }
+    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, unforgotten: new Set(), lastDump: null }
     await this.#sweep().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed'))
     rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic }, 'S3 snapshot sink ready')
   }
@@ -240,7 +243,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
     const multipart = stats.size > c.partBytes
     try {
-      if (multipart) await record(o, { snapshotId: s.snapshotId, key, uploadId: '', origin: item.origin })
+      if (multipart) await this.#record(o, { snapshotId: s.snapshotId, key, uploadId: '', origin: item.origin })
       const etag = await withS3Retry(`uploading ${key}`, o.retry, async () => {
         const again: Partial<DocumentStats> = {}
         const upload = new Upload({
@@ -321,12 +324,14 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const newest = Math.max(...todo.map((t) => t.receivedAt))
     const last = o.lastDump
     const shared = last !== null && last.startedAt >= newest
-    const mine = shared ? last : { startedAt: Date.now(), key: this.keyOf(first.snapshotId, 'state'), result: this.#dump(o, first) }
+    const mine = shared ? last : { startedAt: Date.now(), snapshotId: first.snapshotId, key: this.keyOf(first.snapshotId, 'state'), result: this.#dump(o, first) }
     if (!shared) o.lastDump = mine
     const key = mine.key
     try {
       const dump = await mine.result
-      if (!shared) w.forget.push({ snapshotId: first.snapshotId, uploadId: '' })
+      // also when shared: the batch that made the dump may have lost its transaction (its
+      // retry shares the finished dump), and deleting the row twice is harmless
+      w.forget.push({ snapshotId: mine.snapshotId, uploadId: '' })
       const at = new Date().toISOString()
       for (const t of todo) {
         const p = t.event.payload
@@ -364,7 +369,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   async #dump (o: Open, first: TriggerItem): ReturnType<typeof dumpWithRetry> {
     const c = this.#o.s3
     const key = this.keyOf(first.snapshotId, 'state')
-    await record(o, { snapshotId: first.snapshotId, key, uploadId: '', origin: first.origin })
+    await this.#record(o, { snapshotId: first.snapshotId, key, uploadId: '', origin: first.origin })
     return dumpWithRetry({ pool: o.pool, s3: o.s3, bucket: c.bucket, key, group: o.rt.group, partBytes: c.partBytes, queueSize: c.queueSize, metadata: { 'sluice-snapshot-id': first.snapshotId, 'sluice-kind': 'state' } }, o.retry)
   }
 
@@ -385,7 +390,26 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     } catch (err) {
       o.rt.logger.warn({ key, err: errorMessage(err) }, 'could not abort the uploads of a failed snapshot now (swept later)')
     }
-    await forgetUpload(o.pool, snapshotId).catch((err) => o.rt.logger.warn({ snapshotId, err: errorMessage(err) }, 'could not forget a failed snapshot\'s upload row now (its partition\'s next owner does)'))
+    await forgetUpload(o.pool, snapshotId).catch((err) => {
+      o.unforgotten.add(snapshotId)
+      o.rt.logger.warn({ snapshotId, err: errorMessage(err) }, 'could not forget a failed snapshot\'s upload row now (tried again)')
+    })
+  }
+
+  /** A new upload of a snapshot supersedes a pending removal of its row. */
+  async #record (o: Open, row: Parameters<typeof recordUpload>[1]): Promise<void> {
+    o.unforgotten.delete(row.snapshotId)
+    await record(o, row)
+  }
+
+  /** The upload rows #cleanUp could not delete (the database was down), deleted by this worker, not left to the partition's next owner. */
+  async #forgetPending (): Promise<void> {
+    const o = this.#open
+    if (o === null) return
+    for (const snapshotId of [...o.unforgotten]) {
+      await forgetUpload(o.pool, snapshotId)
+      o.unforgotten.delete(snapshotId)
+    }
   }
 
   /** metadata/snapshot_index.json; best effort (the snapshots table is the index of record). */

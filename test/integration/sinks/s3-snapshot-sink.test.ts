@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { gunzipSync } from 'node:zlib'
 import pg from 'pg'
 import { pino } from 'pino'
+import type { Logger } from 'pino'
 import { test } from 'tap'
 import type { Test } from 'tap'
 import { deleteTopics } from '../../../src/kafka/admin.ts'
@@ -18,6 +19,7 @@ import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
 import { validateEnvelope } from '../../../src/stages/validate-envelope.ts'
 import { inTransaction } from '../../helpers/pg-transaction.ts'
+import { privatePostgres } from '../../helpers/private-postgres.ts'
 import { readTopic, values } from '../../helpers/read-topic.ts'
 import { head, listKeys, listUploadKeys, privateS3, readHash, readObject, s3Client, s3Config, s3WorkerEnv, testPrefix } from '../../helpers/s3.ts'
 import { brokers, fixture, pgUrl, sources, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
@@ -68,16 +70,17 @@ interface SinkFixture {
   take (events: Array<Record<string, unknown>>, firstOffset: number, partition?: number): () => Promise<SinkWriteResult>
 }
 
-async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}): Promise<SinkFixture> {
+async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}, opts: { pgUrl?: string, logger?: Logger } = {}): Promise<SinkFixture> {
   const schema = uniqueName(`s3sink_${label}`).toLowerCase()
   const topic = uniqueName('snapshots')
   const prefix = testPrefix(t, label)
-  const pool = new pg.Pool({ connectionString: pgUrl, max: 3, options: `-c search_path=${quoteIdent(schema)}` })
+  const pool = new pg.Pool({ connectionString: opts.pgUrl ?? pgUrl, max: 3, options: `-c search_path=${quoteIdent(schema)}` })
+  pool.on('error', () => {}) // an idle connection cut by a stopped PostgreSQL (the next query reconnects)
   await migrate(pool, schema, 'sql')
   const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('s3sink-test') })
   await producer.connect()
   const sink = new S3SnapshotSink({ s3: s3Config(prefix, over), topic, retry: { baseMs: 20, maxMs: 200 }, eventLog: new TimescaleEventSink() })
-  await sink.open({ group: 'g1', pool, brokers, producer, metrics: new SluiceMetrics(), logger: pino({ level: 'silent' }) })
+  await sink.open({ group: 'g1', pool, brokers, producer, metrics: new SluiceMetrics(), logger: opts.logger ?? pino({ level: 'silent' }) })
   const s3 = s3Client(over.endpoint ?? undefined)
   t.teardown(async () => {
     await sink.close()
@@ -219,6 +222,54 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   const produced = values(await readTopic(f.topic, (m) => m.length >= 5))
   t.same(produced.map((e) => e.eventType), Array(5).fill('SNAPSHOT_UPLOADED'))
   t.match(produced.find((e) => e.aggregateId === 'nightly_1'), { payload: { kind: 'state', covers: [{ topic: 'events', partition: 0, offset: 42 }] } })
+})
+
+test('SNAPSHOT_TRIGGERED whose batch transaction is lost after the dump (a PostgreSQL crash): the retried batch leaves no snapshot_uploads row', async (t) => {
+  const f = await sinkFixture(t, 'state-rollback')
+  await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
+    SELECT 'Task', 'task_' || i, 1, '{}', now(), 'e' || i, 'events', 0, i FROM generate_series(1, 20) i`)
+  const trigger = envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'lost-commit' })
+  const buffer = f.sink.createBuffer()
+  const value = Buffer.from(JSON.stringify(trigger))
+  const origin: KafkaMessage = { topic: 'events', partition: 0, offset: 500, key: null, value, timestamp: Date.now(), headers: undefined, size: value.length }
+  buffer.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
+  // the dump is made, then the transaction that indexes it dies before its commit
+  await f.sink.prepare([buffer])
+  const lost = new Error('connection lost before COMMIT')
+  await t.rejects(inTransaction(f.pool, async (client) => { await f.sink.write(client, [buffer]); throw lost }), lost)
+  t.equal((await f.pool.query("SELECT count(*)::int AS n FROM snapshot_uploads WHERE snapshot_id = 'lost-commit'")).rows[0].n, 1, 'the dump\'s upload row survives the rollback')
+  // the lane retries the same batch (the finished dump is reused: it started after the trigger was read)
+  await f.sink.prepare([buffer])
+  const r = await inTransaction(f.pool, async (client) => f.sink.write(client, [buffer]))
+  t.same(r.rejected, [])
+  t.equal((await f.pool.query("SELECT count(*)::int AS n FROM snapshots WHERE snapshot_id = 'lost-commit'")).rows[0].n, 1, 'indexed once')
+  t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshot_uploads')).rows[0].n, 0, 'no upload left recorded as open')
+})
+
+test('a state dump that fails while PostgreSQL is down: the surviving worker removes its snapshot_uploads row once the database is back', async (t) => {
+  const db = await privatePostgres(t)
+  const srv = await privateS3(t)
+  const logged: string[] = []
+  const logger = pino({ level: 'warn' }, { write: (line: string) => { logged.push(JSON.parse(line).msg) } })
+  // 10 attempts per request and per dump, 20..200 ms apart: several seconds in which to stop PostgreSQL
+  const f = await sinkFixture(t, 'pg-crash', { endpoint: srv.endpoint, maxAttempts: 10, chunkTimeoutMs: 2000 }, { pgUrl: db.url, logger })
+  await srv.stop()
+  const trigger = envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'pg-crash' })
+  const buffer = f.sink.createBuffer()
+  const value = Buffer.from(JSON.stringify(trigger))
+  const origin: KafkaMessage = { topic: 'events', partition: 0, offset: 7, key: null, value, timestamp: Date.now(), headers: undefined, size: value.length }
+  buffer.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
+  const prepared = f.sink.prepare([buffer])
+  prepared.catch(() => {}) // awaited below
+  await waitFor('the dump\'s upload to be recorded', async () =>
+    (await f.pool.query("SELECT count(*)::int AS n FROM snapshot_uploads WHERE snapshot_id = 'pg-crash'")).rows[0].n === 1, 60_000, 20)
+  await db.stop() // while the dump retries against the stopped S3
+  await prepared
+  t.ok(logged.some((m) => m.startsWith('could not forget a failed snapshot\'s upload row now')), 'the row could not be removed when the dump failed')
+  await db.start()
+  await waitFor('the upload row to be removed', async () =>
+    (await f.pool.query("SELECT count(*)::int AS n FROM snapshot_uploads WHERE snapshot_id = 'pg-crash'")).rows[0].n === 0, 60_000, 100)
+  t.pass('removed by this worker, with no new assignment')
 })
 
 test('SNAPSHOT_CHUNK: one multipart upload across batches, offset held until the last chunk, gaps and strays dead-lettered', async (t) => {
