@@ -103,19 +103,57 @@ function membersByName (src: SourceText): Map<string, TopMember> {
   return byName
 }
 
-/** The producer's text of payload and metadata, and of the members no column holds (`extra`). */
-function sourceTexts (src: SourceText, byName: ReadonlyMap<string, TopMember>, used: ReadonlySet<string>, payloadName: string, payload: object, metadata: object | null): EventSource {
-  const extra: string[] = []
-  for (const m of src.members) {
-    if (!used.has(m.name)) extra.push(src.buf.toString('utf8', m.keyStart, m.keyEnd) + ':' + textOf(src, m))
+const NONE: readonly TopMember[] = []
+
+/**
+ * The producer's text of payload and metadata, and of the members no column holds (`extra`),
+ * read from the message's bytes when a sink asks for it rather than when the event is
+ * decoded: a SNAPSHOT_CHUNK's payload (its `data` a BulkString, ~700 KB) would otherwise be
+ * copied into a string per message, which the S3 sink never reads (it stores a slimmed
+ * payload) and V8 frees only on a full collection. A sink reads it while the message is in
+ * flight; after its batch (pipeline/release.ts) it is gone, and asking throws.
+ */
+class SourceTexts implements EventSource {
+  readonly payload: object
+  readonly metadata: object | null
+  readonly #src: SourceText
+  readonly #payload: TopMember
+  readonly #metadata: TopMember | null
+  readonly #extra: readonly TopMember[]
+
+  constructor (src: SourceText, byName: ReadonlyMap<string, TopMember>, used: ReadonlySet<string>, payloadName: string, payload: object, metadata: object | null) {
+    this.payload = payload
+    this.metadata = metadata
+    this.#src = src
+    this.#payload = byName.get(payloadName) as TopMember
+    this.#metadata = metadata === null ? null : byName.get('metadata') ?? null
+    let extra: TopMember[] | null = null
+    for (const m of src.members) if (!used.has(m.name)) (extra ??= []).push(m)
+    this.#extra = extra ?? NONE
   }
-  const meta = byName.get('metadata')
-  return {
-    payload,
-    payloadJson: textOf(src, byName.get(payloadName) as TopMember),
-    metadata,
-    metadataJson: metadata === null || meta === undefined ? null : textOf(src, meta),
-    extraJson: extra.length === 0 ? null : `{${extra.join(',')}}`
+
+  get payloadJson (): string { return this.#text(this.#payload) }
+
+  get metadataJson (): string | null { return this.#metadata === null ? null : this.#text(this.#metadata) }
+
+  get extraJson (): string | null {
+    if (this.#extra.length === 0) return null
+    let text = '{'
+    for (let i = 0; i < this.#extra.length; i++) {
+      const m = this.#extra[i] as TopMember
+      text += (i === 0 ? '' : ',') + this.#bytes(m).toString('utf8', m.keyStart, m.keyEnd) + ':' + this.#text(m)
+    }
+    return text + '}'
+  }
+
+  #text (m: TopMember): string {
+    return this.#bytes(m).toString('utf8', m.start, m.end)
+  }
+
+  #bytes (m: TopMember): Buffer {
+    const buf = this.#src.buf
+    if (buf.length < m.end) throw new SluiceError('SLUICE_ERR_PIPELINE', 'the producer\'s text of an event read after its Kafka message was released')
+    return buf
   }
 }
 
@@ -153,7 +191,7 @@ export function validateEnvelope (opts: ValidateOptions = {}): Stage<unknown, En
         throw new SluiceError('SLUICE_ERR_SCHEMA', `${type} does not match its schema: ${describe(typed)}`)
       }
       const event = e as unknown as EntityEvent
-      if (src !== undefined && byName !== null) event.source = sourceTexts(src, byName, used, o.payload !== undefined ? 'payload' : 'data', event.payload, event.metadata)
+      if (src !== undefined && byName !== null) event.source = new SourceTexts(src, byName, used, o.payload !== undefined ? 'payload' : 'data', event.payload, event.metadata)
       return event
     }
   }
