@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { test } from 'tap'
@@ -41,6 +44,33 @@ test('bench/k6/ingest.js and read.js pass through the shim against a worker', { 
   t.same(rows.rows[0], { n: 2 * 3 * 10, d: 2 * 3 * 10 }, 'ingest.js: 2 VUs x 3 iterations x 10 events stored once each')
 })
 
+test('the shim counts failed requests as k6: outside 200-399 by default, outside the expected statuses when a script names them', { timeout: 60_000 }, async (t) => {
+  const server = createServer((req, res) => { res.statusCode = req.url === '/missing' ? 404 : 200; res.end('{}') })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  mkdirSync('.sluice', { recursive: true })
+  const file = `.sluice/${uniqueName('k6-expected')}.js`
+  writeFileSync(file, `import http from 'k6/http'
+export const options = { thresholds: { http_req_failed: ['rate<0.5'], 'http_req_failed{name:expected}': ['rate==0'], 'http_req_failed{name:default}': ['rate==1'] } }
+const NOT_YET = http.expectedStatuses(200, { min: 404, max: 404 })
+export default function () {
+  http.get('${base}/missing', { tags: { name: 'expected' }, responseCallback: NOT_YET })
+  http.get('${base}/missing', { tags: { name: 'default' } })
+  http.get('${base}/', { tags: { name: 'expected' }, responseCallback: NOT_YET })
+}
+`)
+  t.teardown(() => rmSync(file, { force: true }))
+  const r = await k6(file, {})
+  t.equal(r.code, 0, `exit 0${r.code === 0 ? '' : `: ${r.stderr.slice(-1500)}`}`)
+  t.match(r.summary?.thresholds, [
+    { metric: 'http_req_failed', value: 1 / 3, ok: true },
+    { metric: 'http_req_failed{name:expected}', value: 0, ok: true },
+    { metric: 'http_req_failed{name:default}', value: 1, ok: true }
+  ], 'only the 404 without a responseCallback is a failed request')
+})
+
 test('the shim fails a script that no longer matches the k6 API it knows', { timeout: 60_000 }, async (t) => {
   mkdirSync('.sluice', { recursive: true })
   const bad = (name: string, body: string): string => {
@@ -55,6 +85,8 @@ test('the shim fails a script that no longer matches the k6 API it knows', { tim
   t.match(await k6(badExpr, {}), { code: 1, stderr: /not an expression k6 reads/ })
   const missing = bad('k6-api', "import { group } from 'k6'\nexport default function () { group('x', () => {}) }\n")
   t.not((await k6(missing, {})).code, 0, 'an API the shim does not have (k6 group): fails')
+  const unknownParam = bad('k6-param', "import http from 'k6/http'\nexport default function () { http.get('http://127.0.0.1:9/', { redirects: 0 }) }\n")
+  t.match(await k6(unknownParam, {}), { code: 1, stderr: /request param "redirects" is not one the shim knows/ })
   const failing = bad('k6-threshold', "import { check } from 'k6'\nexport const options = { thresholds: { checks: ['rate>0.99'] } }\nexport default function () { check(1, { 'is two': (v) => v === 2 }) }\n")
   t.match(await k6(failing, {}), { code: 99, summary: { thresholds: [{ metric: 'checks', ok: false }] } }, 'a threshold that fails: exit 99, as k6')
 })
