@@ -131,8 +131,8 @@ const offsetTarget = {
 export async function adminRoutes (app: FastifyInstance, opts: AdminOptions): Promise<void> {
   const { runner, control } = opts
   const status = async (): Promise<unknown> => {
-    await control.heartbeat().catch(() => {}) // this worker's row fresh in the group view
     const local = await runner.status()
+    await control.heartbeat(local).catch((err) => { app.log.warn({ err }, 'heartbeat failed') }) // this worker's row fresh in the group view
     // the group's view lives in PostgreSQL: during an outage this worker's own status (paused
     // for backpressure, in-flight budget) is what the operator needs, so it still answers
     try {

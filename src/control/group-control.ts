@@ -240,8 +240,9 @@ export class GroupControl {
     await this.sync() // this worker at once; the others on the notification
   }
 
-  async heartbeat (): Promise<void> {
-    const status = await this.#o.runner.status()
+  /** This worker's row in sluice_workers, with its status (computed here unless given). */
+  async heartbeat (known?: RunnerStatus): Promise<void> {
+    const status = known ?? await this.#o.runner.status()
     await this.#o.pool.query(
       `INSERT INTO sluice_workers (consumer_group, worker, host, pid, started_at, heartbeat_at, status)
        VALUES ($1, $2, $3, $4, $5, now(), $6)

@@ -138,7 +138,19 @@ export class RdkafkaSource implements Source {
     const out = new Map<string, number>()
     const consumer = this.#consumer
     if (consumer === null || this.#core.closing) return out
-    const parts = this.assignments()
+    // librdkafka caches a partition's high watermark from every fetch response (no round trip);
+    // a paused partition is not fetched, so its cached value goes stale: only those, and
+    // partitions not fetched yet, are asked of the broker
+    const parts: TopicPartition[] = []
+    for (const tp of this.assignments()) {
+      const key = tpKey(tp.topic, tp.partition)
+      let high = -1
+      if (!this.#core.isPaused(key)) {
+        try { high = consumer.getWatermarkOffsets(tp.topic, tp.partition).highOffset } catch {}
+      }
+      if (high >= 0) out.set(key, high)
+      else parts.push(tp)
+    }
     // a few at a time: each query holds a libuv thread
     for (let i = 0; i < parts.length; i += 4) {
       await Promise.all(parts.slice(i, i + 4).map((tp) => new Promise<void>((resolve) => {
