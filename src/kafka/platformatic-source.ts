@@ -136,11 +136,17 @@ export class PlatformaticSource implements Source {
   }
 
   async commit (offsets: TopicPartitionOffset[]): Promise<void> {
-    if (offsets.length === 0) return
     if (!this.#running) throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', 'kafka consumer is not running')
+    // The group commit is advisory (the stored offsets live in PostgreSQL), so it is skipped
+    // for partitions not delivering now (a rebalance is under way) and while the member has no
+    // id: an OffsetCommit with a null member id makes the broker close the coordinator
+    // connection, which fails the JoinGroup in flight on it; a commit refused for a rebalance
+    // makes the client join again, so commits during one would keep restarting it.
+    const owned = offsets.filter((o) => this.#live.has(tpKey(o.topic, o.partition)))
+    if (owned.length === 0 || this.#consumer.memberId === null || this.#consumer.memberId === '') return
     try {
       await this.#consumer.commit({
-        offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: BigInt(o.offset), leaderEpoch: -1 }))
+        offsets: owned.map((o) => ({ topic: o.topic, partition: o.partition, offset: BigInt(o.offset), leaderEpoch: -1 }))
       })
     } catch (err) {
       throw this.#core.wrap(err, 'kafka commit failed', 'SLUICE_ERR_KAFKA_TRANSIENT')
