@@ -18,7 +18,8 @@ import { validateEnvelope } from '../src/stages/validate-envelope.ts'
 const SNAPSHOT_MAKERS = ['SNAPSHOT_CREATED', 'SNAPSHOT_CHUNK', 'SNAPSHOT_TRIGGERED']
 
 export default function entityEvents (ctx: PipelineContext): PipelineDefinition<EntityEvent> {
-  const eventLog = new TimescaleEventSink({ name: 'timescale' })
+  // SLUICE_PROJECTION=off: the log only, entity_state is left as it is (rebuilt by POST /restore)
+  const eventLog = new TimescaleEventSink({ name: 'timescale', ...(ctx.projection === false ? { stateTable: null } : {}) })
   const snapshots = ctx.s3 == null
     ? eventLog
     : new S3SnapshotSink({ s3: ctx.s3, topic: ctx.snapshotsTopic ?? 'todo-snapshots', retry: ctx.retry ?? { baseMs: 100, maxMs: 10_000 }, eventLog })

@@ -60,7 +60,7 @@ process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 
 async function start (): Promise<void> {
   logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
-  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
+  const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, projection: config.projection, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   // a database or broker that is still starting is waited for; anything else is fatal
   app = await retry(async () => {
     const source = createSource(config, logger)

@@ -20,6 +20,8 @@ export interface Config {
   maxEventBytes: number
   /** deeper JSON nesting is poison (SLUICE_ERR_TOO_DEEP) */
   maxJsonDepth: number
+  /** the entity-state projection (entity_state) is maintained with each batch */
+  projection: boolean
   /** run on a Node.js whose JSON.parse alters escaped keys (src/runtime.ts) */
   allowAffectedRuntime: boolean
   dlqTopicSuffix: string
@@ -161,6 +163,7 @@ const VARS = {
   SLUICE_STREAM_SLOW_CLIENT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 10000],
   SLUICE_STREAM_HEARTBEAT_MS: [{ type: 'integer', minimum: 100, maximum: 3600000 }, 15000],
   SLUICE_API_AUTH: [{ enum: ['on', 'off'] }, 'on'],
+  SLUICE_PROJECTION: [{ enum: ['on', 'off'] }, 'on'],
   SLUICE_API_TOKENS_FILE: [{ type: 'string' }, ''],
   SLUICE_API_JWT_KEY_FILE: [{ type: 'string' }, ''],
   SLUICE_API_JWT_ALGORITHM: [{ enum: ['HS256', 'RS256'] }, 'HS256'],
@@ -243,6 +246,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     flushConcurrency: r.SLUICE_FLUSH_CONCURRENCY,
     maxEventBytes: r.SLUICE_MAX_EVENT_BYTES,
     maxJsonDepth: r.SLUICE_MAX_JSON_DEPTH,
+    projection: r.SLUICE_PROJECTION === 'on',
     allowAffectedRuntime: r.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true',
     dlqTopicSuffix: r.SLUICE_DLQ_SUFFIX,
     http: { host: r.SLUICE_HTTP_HOST, port: r.SLUICE_HTTP_PORT },

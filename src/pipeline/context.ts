@@ -6,6 +6,8 @@ export interface PipelineContext {
   maxEventBytes: number
   /** deeper JSON nesting is poison (SLUICE_MAX_JSON_DEPTH; decodeJson's default when absent) */
   maxJsonDepth?: number
+  /** maintain the entity-state projection with each batch (SLUICE_PROJECTION; on when absent) */
+  projection?: boolean
   /** per-event-type JSON Schemas (pipelines/schemas by default) */
   schemasDir: string
   /** S3 for snapshot sinks; null or absent when SLUICE_S3_BUCKET is unset */

@@ -121,3 +121,14 @@ test('entity_state through the worker: semantics, duplicates, redelivery, seed m
   await assertProjectionIsTheFold(t, fx)
   await w.stop()
 })
+
+test('SLUICE_PROJECTION=off: the events are stored, entity_state is left alone', async (t) => {
+  const fx = await fixture(t, 'rdkafka')
+  const w = await startWorker(t, fx, { SLUICE_PROJECTION: 'off' })
+  await produceSpecs(fx.topic, SPECS)
+  await waitAllHandled(fx, SPECS.length)
+  const logged = (await fx.pool.query('SELECT count(DISTINCT event_id)::int AS n FROM entity_event_logs')).rows[0].n
+  t.equal(logged, new Set(SPECS.map((x) => x.id)).size, 'every distinct event in the log')
+  t.equal((await fx.pool.query('SELECT count(*)::int AS n FROM entity_state')).rows[0].n, 0, 'no entity_state row')
+  t.equal(await w.stop(), 0)
+})
