@@ -1,7 +1,7 @@
 // What the ingest benchmark runs, from SLUICE_BENCH_VARIANTS: one entry per `;`, each
 // `[label=]kind [NAME=value ...]`, kind one of psql, bento, rdkafka, platformatic; the
 // NAME=value pairs are extra environment for that worker (e.g. a sluice setting).
-//   SLUICE_BENCH_VARIANTS='psql; rdkafka; platformatic; bento'                     (default)
+//   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'  (default)
 //   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-6=rdkafka SLUICE_FLUSH_CONCURRENCY=6; bento'
 
 export type VariantKind = 'psql' | 'bento' | 'rdkafka' | 'platformatic'
@@ -13,7 +13,7 @@ export interface Variant {
 }
 
 const KINDS = new Set<string>(['psql', 'bento', 'rdkafka', 'platformatic'])
-export const DEFAULT_VARIANTS = 'psql; rdkafka; platformatic; bento'
+export const DEFAULT_VARIANTS = 'psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'
 
 export function parseVariants (spec: string): Variant[] {
   const out: Variant[] = []
