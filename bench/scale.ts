@@ -5,7 +5,9 @@
 // id is stored exactly once.
 //   scripts/bench.sh scale [rate]            1 -> 2 -> 3 -> 2 -> 1 workers (default 2,000 events/s)
 //   scripts/bench.sh scale restart [rate]    a worker killed (SIGKILL) and started again, with and
-//                                            without static membership (SLUICE_KAFKA_INSTANCE_ID)
+//                                            without static membership (SLUICE_KAFKA_INSTANCE_ID):
+//                                            how long until every partition's stored offset
+//                                            advances again, when the restarted worker is ready
 // SLUICE_BENCH_SOURCE (rdkafka|platformatic, default rdkafka), SLUICE_BENCH_STEP_S (default 30),
 // SLUICE_BENCH_SESSION_TIMEOUT_MS (default 10000).
 import { spawn } from 'node:child_process'
@@ -13,7 +15,7 @@ import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, openSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
@@ -37,6 +39,7 @@ function need (name: string): string {
   return v
 }
 const say = (s = ''): void => { process.stdout.write(s + '\n') }
+const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ')
 
 async function freePort (): Promise<number> {
   const srv = createServer()
@@ -127,6 +130,9 @@ class StallWatch {
   #longest = 0
   #stored = 0
   #timer: NodeJS.Timeout | null = null
+  /** after markFrom(): when each partition's stored offset first advanced past the mark */
+  #from = 0
+  #resumed = new Map<number, number>()
 
   constructor (pool: pg.Pool, group: string, topic: string) {
     this.#pool = pool; this.#group = group; this.#topic = topic
@@ -142,7 +148,10 @@ class StallWatch {
           const off = Number(row.next_offset)
           sum += off
           const prev = this.#last.get(row.partition)
-          if (prev === undefined || off > prev.offset) this.#last.set(row.partition, { offset: off, at: now })
+          if (prev === undefined || off > prev.offset) {
+            this.#last.set(row.partition, { offset: off, at: now })
+            if (this.#from > 0 && now > this.#from && !this.#resumed.has(row.partition)) this.#resumed.set(row.partition, now)
+          }
         }
         this.#stored = sum
         // under a steady rate every partition has messages waiting at all times: the time since
@@ -155,6 +164,15 @@ class StallWatch {
       this.#timer = setTimeout(() => { tick().catch(() => {}) }, 200)
     }
     tick().catch(() => {})
+  }
+
+  /** marks now (e.g. a kill): resumedAfter() then tells when every partition advanced past it */
+  markFrom (): void { this.#from = performance.now(); this.#resumed.clear() }
+
+  /** ms from the mark until the last partition's stored offset advanced again; waits for it */
+  async resumedAfter (): Promise<number> {
+    while (this.#resumed.size < PARTITIONS) await sleep(200)
+    return Math.max(...this.#resumed.values()) - this.#from
   }
 
   /** the longest stall since the last reset, in ms; resets */
@@ -209,8 +227,8 @@ async function main (): Promise<void> {
 
 async function scale (topic: string, group: string, schema: string, workers: Worker[], watch: StallWatch): Promise<void> {
   const plan = [1, 2, 3, 2, 1]
-  say('| step | workers | stored events/s | partitions per worker | longest partition stall |')
-  say('|---|---|---|---|---|')
+  say('| step | workers | stored events/s | partitions per worker | longest partition stall | load average 1/5/15 min |')
+  say('|---|---|---|---|---|---|')
   let n = 1
   for (const [i, want] of plan.entries()) {
     watch.takeLongest()
@@ -230,13 +248,13 @@ async function scale (topic: string, group: string, schema: string, workers: Wor
     await sleep(stepMs)
     const perSec = Math.round((watch.stored - from) / ((performance.now() - t0) / 1000))
     const parts = await Promise.all(workers.map(owned))
-    say(`| ${i + 1} | ${i === 0 ? want : `${plan[i - 1] ?? 0} -> ${want}`} | ${perSec} | ${parts.join(' / ')} | ${(watch.takeLongest() / 1000).toFixed(1)} s |`)
+    say(`| ${i + 1} | ${i === 0 ? want : `${plan[i - 1] ?? 0} -> ${want}`} | ${perSec} | ${parts.join(' / ')} | ${(watch.takeLongest() / 1000).toFixed(1)} s | ${load()} |`)
   }
 }
 
 async function restart (topic: string, group: string, schema: string, workers: Worker[], watch: StallWatch): Promise<void> {
-  say('| worker killed (SIGKILL) and started again | longest partition stall | restarted worker ready after |')
-  say('|---|---|---|')
+  say('| worker killed (SIGKILL) and started again at once | every partition consumed again after | restarted worker ready after | longest partition stall | load average 1/5/15 min |')
+  say('|---|---|---|---|---|')
   for (const staticMembership of [true, false]) {
     // two workers share the partitions; the second one is killed and started again at once
     const id = staticMembership ? 'w2-static' : 'w2-dynamic'
@@ -248,14 +266,16 @@ async function restart (topic: string, group: string, schema: string, workers: W
     watch.takeLongest()
     w.proc.kill('SIGKILL')
     await w.exited
+    watch.markFrom()
     workers.pop()
     const t0 = performance.now()
     w = await startWorker(id, topic, group, schema, extra)
     workers.push(w)
     await ready(w)
     const readyS = (performance.now() - t0) / 1000
+    const resumedS = (await watch.resumedAfter()) / 1000
     await sleep(stepMs)
-    say(`| ${staticMembership ? `static membership (group.instance.id ${id})` : 'dynamic membership'} | ${(watch.takeLongest() / 1000).toFixed(1)} s | ${readyS.toFixed(1)} s |`)
+    say(`| ${staticMembership ? `static membership (group.instance.id ${id})` : 'dynamic membership'} | ${resumedS.toFixed(1)} s | ${readyS.toFixed(1)} s | ${(watch.takeLongest() / 1000).toFixed(1)} s | ${load()} |`)
     w.proc.kill('SIGTERM')
     await w.exited
     workers.pop()

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Builds sluice's container image with podman from the top-level Dockerfile.
 #
-# usage: scripts/image.sh build [TAG]     (default TAG localhost/sluice:dev)
+# usage: scripts/image.sh build [TAG]     builds localhost/sluice:<key> (and tags it TAG too)
+#        scripts/image.sh tag              prints localhost/sluice:<key>
 #        scripts/image.sh bases            only the local base images
 #        scripts/image.sh podman ARGS...   podman with this project's configuration
+#
+# <key> is a hash of the build's inputs: the Dockerfile, .dockerignore, every file the build
+# context admits (package*.json, bin/, src/, pipelines/, sql/, with their modes) and the two base
+# images' names. An image of that key that exists already is not built again; a changed input
+# is built with podman's layer cache (`--layers`), so only the steps after the change run (a
+# change under src/ repeats the COPY steps, not `npm ci`). Older keyed images are removed.
 #
 # Production builds pass the official Node image as the bases
 # (SLUICE_IMAGE_BUILD_BASE=node:22-bookworm SLUICE_IMAGE_RUNTIME_BASE=node:22-bookworm-slim).
@@ -89,9 +96,29 @@ bases() {
   RUNTIME_BASE="${SLUICE_IMAGE_RUNTIME_BASE:-$(base runtime "$RUNTIME_PKGS" 0)}"
 }
 
+# the image's name keyed by the build's inputs (bases() first)
+keyed_tag() {
+  local key
+  key="$( {
+    printf '%s\n%s\n' "$BUILD_BASE" "$RUNTIME_BASE"
+    cd "$SLUICE_ROOT"
+    sha256sum Dockerfile .dockerignore
+    find package.json package-lock.json bin src pipelines sql -type f -printf '%m %p\n' | LC_ALL=C sort
+    find package.json package-lock.json bin src pipelines sql -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -c1-16)"
+  echo "localhost/sluice:in-$key"
+}
+
 build() {
-  local tag="${1:-localhost/sluice:dev}" secrets npmrc ca
+  local alias="${1:-}" tag secrets npmrc ca old
   bases
+  tag="$(keyed_tag)"
+  if podman image exists "$tag"; then
+    log "$tag is built already (its inputs are unchanged)"
+    [ -z "$alias" ] || podman tag "$tag" "$alias"
+    echo "$tag"
+    return 0
+  fi
   secrets="$(mktemp -d)"
   # registry and CA as build secrets: mounted for the `npm ci` step only, never in a layer
   ca="$(npm config get cafile 2>/dev/null || true)"
@@ -109,12 +136,20 @@ build() {
   rm -rf "$secrets"
   [ $rc -eq 0 ] || die "podman build failed"
   log "built $tag in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MiB", $1/1048576}')"
+  [ -z "$alias" ] || podman tag "$tag" "$alias"
+  # the images of earlier inputs (their layers stay in the build cache while an intermediate
+  # image uses them)
+  for old in $(podman images --format '{{.Repository}}:{{.Tag}}' --filter reference='localhost/sluice:in-*'); do
+    [ "$old" = "$tag" ] || podman rmi "$old" >/dev/null 2>&1 || true
+  done
+  echo "$tag"
 }
 
 podman_env
 case "${1:-}" in
   build) shift; build "$@" ;;
+  tag) bases; keyed_tag ;;
   bases) bases; echo "$BUILD_BASE"; echo "$RUNTIME_BASE" ;;
   podman) shift; exec podman "$@" ;;
-  *) die "usage: scripts/image.sh build [TAG] | bases | podman ARGS..." ;;
+  *) die "usage: scripts/image.sh build [TAG] | tag | bases | podman ARGS..." ;;
 esac

@@ -8,6 +8,10 @@ cd "$SLUICE_ROOT"
 sluice_stack_for_run kafka postgres s3
 # kustomize, kubeconform, promtool, hadolint and the schemas for test/integration/k8s (cached by version)
 scripts/tools.sh install
+# the container image test/integration/k8s/image.test.ts runs, built before tap (a cold build
+# outlasts tap's per-file timeout on a busy 2-core machine): podman's layer cache and a tag keyed
+# by the inputs make this seconds when nothing changed; a failure here fails that test, not the run
+{ scripts/tools.sh install container && scripts/image.sh build >/dev/null; } || log "scripts/image.sh build failed: test/integration/k8s/image.test.ts will fail"
 
 mkdir -p .sluice
 npm test --silent -- "$@" 2>&1 | grep -v 'nodedir' | tee .sluice/test-output.log
