@@ -141,19 +141,19 @@ class SourceTexts implements EventSource {
     let text = '{'
     for (let i = 0; i < this.#extra.length; i++) {
       const m = this.#extra[i] as TopMember
-      text += (i === 0 ? '' : ',') + this.#bytes(m).toString('utf8', m.keyStart, m.keyEnd) + ':' + this.#text(m)
+      text += (i === 0 ? '' : ',') + this.#live(m).buf.toString('utf8', m.keyStart, m.keyEnd) + ':' + textOf(this.#src, m)
     }
     return text + '}'
   }
 
   #text (m: TopMember): string {
-    return this.#bytes(m).toString('utf8', m.start, m.end)
+    return textOf(this.#live(m), m)
   }
 
-  #bytes (m: TopMember): Buffer {
-    const buf = this.#src.buf
-    if (buf.length < m.end) throw new SluiceError('SLUICE_ERR_PIPELINE', 'the producer\'s text of an event read after its Kafka message was released')
-    return buf
+  /** The message's text, unless it was released (its buffer emptied) after its batch. */
+  #live (m: TopMember): SourceText {
+    if (this.#src.buf.length < m.end) throw new SluiceError('SLUICE_ERR_PIPELINE', 'the producer\'s text of an event read after its Kafka message was released')
+    return this.#src
   }
 }
 

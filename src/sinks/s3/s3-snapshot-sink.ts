@@ -36,8 +36,12 @@ export interface S3SnapshotSinkOptions {
   eventLog: Sink<EntityEvent>
 }
 
-/** recordUpload on the worker's pool, its failures classified as PostgreSQL's (the lane retries them). */
-async function record (o: { pool: Pool }, row: Parameters<typeof recordUpload>[1]): Promise<void> {
+/**
+ * recordUpload on the worker's pool, its failures classified as PostgreSQL's (the lane retries
+ * them). A new upload of a snapshot supersedes a pending removal of its row.
+ */
+async function record (o: Pick<Open, 'pool' | 'unforgotten'>, row: Parameters<typeof recordUpload>[1]): Promise<void> {
+  o.unforgotten.delete(row.snapshotId)
   try {
     await recordUpload(o.pool, row)
   } catch (err) {
@@ -243,7 +247,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
     const multipart = stats.size > c.partBytes
     try {
-      if (multipart) await this.#record(o, { snapshotId: s.snapshotId, key, uploadId: '', origin: item.origin })
+      if (multipart) await record(o, { snapshotId: s.snapshotId, key, uploadId: '', origin: item.origin })
       const etag = await withS3Retry(`uploading ${key}`, o.retry, async () => {
         const again: Partial<DocumentStats> = {}
         const upload = new Upload({
@@ -369,7 +373,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   async #dump (o: Open, first: TriggerItem): ReturnType<typeof dumpWithRetry> {
     const c = this.#o.s3
     const key = this.keyOf(first.snapshotId, 'state')
-    await this.#record(o, { snapshotId: first.snapshotId, key, uploadId: '', origin: first.origin })
+    await record(o, { snapshotId: first.snapshotId, key, uploadId: '', origin: first.origin })
     return dumpWithRetry({ pool: o.pool, s3: o.s3, bucket: c.bucket, key, group: o.rt.group, partBytes: c.partBytes, queueSize: c.queueSize, metadata: { 'sluice-snapshot-id': first.snapshotId, 'sluice-kind': 'state' } }, o.retry)
   }
 
@@ -394,12 +398,6 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       o.unforgotten.add(snapshotId)
       o.rt.logger.warn({ snapshotId, err: errorMessage(err) }, 'could not forget a failed snapshot\'s upload row now (tried again)')
     })
-  }
-
-  /** A new upload of a snapshot supersedes a pending removal of its row. */
-  async #record (o: Open, row: Parameters<typeof recordUpload>[1]): Promise<void> {
-    o.unforgotten.delete(row.snapshotId)
-    await record(o, row)
   }
 
   /** The upload rows #cleanUp could not delete (the database was down), deleted by this worker, not left to the partition's next owner. */
