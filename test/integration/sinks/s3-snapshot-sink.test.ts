@@ -68,6 +68,8 @@ interface SinkFixture {
   write (events: Array<Record<string, unknown>>, firstOffset: number, partition?: number): Promise<SinkWriteResult>
   /** the same in two steps: the events taken in now, written later */
   take (events: Array<Record<string, unknown>>, firstOffset: number, partition?: number): () => Promise<SinkWriteResult>
+  /** a sink buffer holding these events (origin offsets from firstOffset), for a test that drives prepare/write itself */
+  buffer (events: Array<Record<string, unknown>>, firstOffset: number, partition?: number): ReturnType<S3SnapshotSink['createBuffer']>
 }
 
 async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}, opts: { pgUrl?: string, logger?: Logger } = {}): Promise<SinkFixture> {
@@ -90,14 +92,18 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
     await pool.end()
     await deleteTopics(brokers, [topic]).catch(() => {})
   })
-  const take = (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): () => Promise<SinkWriteResult> => {
-    const buffer = sink.createBuffer()
+  const buffer = (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): ReturnType<S3SnapshotSink['createBuffer']> => {
+    const b = sink.createBuffer()
     events.forEach((raw, i) => {
       const value = Buffer.from(JSON.stringify(raw))
       const origin: KafkaMessage = { topic: 'events', partition, offset: firstOffset + i, key: null, value, timestamp: Date.now(), headers: undefined, size: value.length }
-      buffer.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
+      b.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
     })
-    return async () => commit(buffer)
+    return b
+  }
+  const take = (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): () => Promise<SinkWriteResult> => {
+    const b = buffer(events, firstOffset, partition)
+    return async () => commit(b)
   }
   // like a lane: the S3 work before the transaction, the rows in it
   const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> => {
@@ -105,7 +111,7 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
     return inTransaction(pool, async (client) => sink.write(client, [buffer]))
   }
   const write = async (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): Promise<SinkWriteResult> => take(events, firstOffset, partition)()
-  return { sink, pool, prefix, topic, s3, write, take }
+  return { sink, pool, prefix, topic, s3, write, take, buffer }
 }
 
 test('inline SNAPSHOT_CREATED: object, sha256 and metadata agree; redelivery rewrites the same bytes; index row, index document and SNAPSHOT_UPLOADED', async (t) => {
@@ -228,11 +234,7 @@ test('SNAPSHOT_TRIGGERED whose batch transaction is lost after the dump (a Postg
   const f = await sinkFixture(t, 'state-rollback')
   await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
     SELECT 'Task', 'task_' || i, 1, '{}', now(), 'e' || i, 'events', 0, i FROM generate_series(1, 20) i`)
-  const trigger = envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'lost-commit' })
-  const buffer = f.sink.createBuffer()
-  const value = Buffer.from(JSON.stringify(trigger))
-  const origin: KafkaMessage = { topic: 'events', partition: 0, offset: 500, key: null, value, timestamp: Date.now(), headers: undefined, size: value.length }
-  buffer.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
+  const buffer = f.buffer([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'lost-commit' })], 500)
   // the dump is made, then the transaction that indexes it dies before its commit
   await f.sink.prepare([buffer])
   const lost = new Error('connection lost before COMMIT')
@@ -254,11 +256,7 @@ test('a state dump that fails while PostgreSQL is down: the surviving worker rem
   // 10 attempts per request and per dump, 20..200 ms apart: several seconds in which to stop PostgreSQL
   const f = await sinkFixture(t, 'pg-crash', { endpoint: srv.endpoint, maxAttempts: 10, chunkTimeoutMs: 2000 }, { pgUrl: db.url, logger })
   await srv.stop()
-  const trigger = envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'pg-crash' })
-  const buffer = f.sink.createBuffer()
-  const value = Buffer.from(JSON.stringify(trigger))
-  const origin: KafkaMessage = { topic: 'events', partition: 0, offset: 7, key: null, value, timestamp: Date.now(), headers: undefined, size: value.length }
-  buffer.add(validate.run(JSON.parse(value.toString()), origin) as EntityEvent, origin)
+  const buffer = f.buffer([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'pg-crash' })], 7)
   const prepared = f.sink.prepare([buffer])
   prepared.catch(() => {}) // awaited below
   await waitFor('the dump\'s upload to be recorded', async () =>
