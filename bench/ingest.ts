@@ -1,23 +1,25 @@
 // The ingest benchmark: N seed-mix events (~500 B) produced once to a fresh topic, then, in
-// interleaved rounds, each variant (SLUICE_BENCH_VARIANTS: psql \copy of the same rows, sluice
-// with each source, Bento as the generic peer) loads them into a fresh schema of the same
-// tables while the benchmark follows every partition's durable offset. Printed per round:
+// interleaved rounds, each variant (SLUICE_BENCH_VARIANTS: psql \copy of the same rows, alone
+// and with their event-id rows; sluice with each source; Bento as the generic peer) loads them
+// into a fresh schema of the same tables while the benchmark follows every partition's durable offset. Printed per round:
 // rates, ratios to psql \copy and to Bento, worker and PostgreSQL CPU seconds, peak RSS, first
 // and last partition done, the load average; then produce->durable latency of each consumer at
 // half its best rate. Run: scripts/bench.sh [events] (default 300,000).
 import { once } from 'node:events'
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import pg from 'pg'
 import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
+import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
+import { batchRow, ID_COLUMNS } from '../src/sinks/timescale/event-ids.ts'
 import { normalizeRecordToCopyLine } from './copy-lines.ts'
 import { parentPid } from './ingest/proc.ts'
 import { START_MS, produce, produceOnePerPartition } from './ingest/produce.ts'
 import { endOffsets, latencies } from './ingest/progress.ts'
 import { dropSchema, runConsumer, runPsql } from './ingest/runs.ts'
-import type { BenchContext, RunResult } from './ingest/runs.ts'
-import { DEFAULT_VARIANTS, parseVariants } from './ingest/variants.ts'
+import type { BenchContext, CopyFile, RunResult } from './ingest/runs.ts'
+import { DEFAULT_VARIANTS, isCopyBaseline, parseVariants } from './ingest/variants.ts'
 import type { Variant } from './ingest/variants.ts'
 
 const env = process.env
@@ -25,6 +27,15 @@ function need (name: string): string {
   const v = env[name]
   if (v === undefined || v === '') throw new Error(`${name} is not set: run scripts/bench.sh`)
   return v
+}
+/** The broker's pid from the stack's pid file (scripts/stack.sh), or null. */
+function kafkaPid (): number | null {
+  const dir = env.SLUICE_STACK_DIR
+  if (dir === undefined) return null
+  try {
+    const pid = Number(readFileSync(`${dir}/kafka/kafka.pid`, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch { return null }
 }
 const say = (s = ''): void => { process.stdout.write(s + '\n') }
 
@@ -47,7 +58,7 @@ function roundTable (results: RunResult[]): string {
   const rate = (r: RunResult | undefined): number | null => r === undefined ? null : r.events / r.seconds
   const psql = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'psql'))
   const bento = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'bento'))
-  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'peak RSS MiB', 'first/last partition done s']]
+  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'Kafka CPU s', 'peak RSS MiB', 'first/last partition done s']]
   for (const r of results) {
     const own = rate(r) as number
     rows.push([
@@ -59,6 +70,7 @@ function roundTable (results: RunResult[]): string {
       r.startup === null ? '-' : fmt(r.events / (r.seconds - r.startup)),
       fmt(r.workerCpu, 1),
       fmt(r.pgCpu, 1),
+      fmt(r.kafkaCpu, 1),
       fmt(r.peakRssMiB),
       r.firstPartition === null ? '-' : `${fmt(r.firstPartition, 1)} / ${fmt(r.lastPartition, 1)}`
     ])
@@ -66,18 +78,37 @@ function roundTable (results: RunResult[]): string {
   return table(rows)
 }
 
-async function copyFile (): Promise<string> {
+interface CopyFiles {
+  /** the log's rows (EVENT_COLUMNS) */
+  log: string
+  /** their sluice_event_ids rows (ID_COLUMNS) */
+  ids: string
+}
+
+async function copyFiles (): Promise<CopyFiles> {
   // the rows sluice's sink would write for the same events, as psql \copy reads them
-  const file = `.sluice/bench-${tag}.copy`
-  const out = createWriteStream(file)
+  const files = { log: `.sluice/bench-${tag}.copy`, ids: `.sluice/bench-${tag}.ids.copy` }
+  const log = createWriteStream(files.log)
+  const ids = createWriteStream(files.ids)
   let i = 0
   for (const r of sampleEvents({ count: total, seed: 7, startMs: START_MS })) {
-    if (!out.write(normalizeRecordToCopyLine(r.value, 'baseline', i % partitions, i))) await once(out, 'drain')
+    const origin = { topic: 'baseline', partition: i % partitions, offset: i, key: null, value: r.value, timestamp: 0, headers: undefined, size: r.value.length }
+    const line = normalizeRecordToCopyLine(r.value, origin.topic, origin.partition, origin.offset)
+    const okLog = log.write(line)
+    const okIds = ids.write(batchRow(line, '', origin).idLine)
+    if (!okLog) await once(log, 'drain')
+    if (!okIds) await once(ids, 'drain')
     i++
   }
-  out.end()
-  await once(out, 'finish')
-  return file
+  log.end()
+  ids.end()
+  await Promise.all([once(log, 'finish'), once(ids, 'finish')])
+  return files
+}
+
+function baselineCopies (kind: Variant['kind'], files: CopyFiles): CopyFile[] {
+  const log = { target: `entity_event_logs (${EVENT_COLUMNS.join(', ')})`, file: files.log }
+  return kind === 'psql-ids' ? [{ target: `sluice_event_ids (${ID_COLUMNS})`, file: files.ids }, log] : [log]
 }
 
 async function latencyRun (ctx: BenchContext, v: Variant, rate: number): Promise<{ p50: number, p99: number, rate: number }> {
@@ -116,6 +147,7 @@ async function main (): Promise<void> {
     pgUrl,
     pool,
     postmaster: parentPid(backend),
+    kafka: kafkaPid(),
     partitions,
     bento: variants.some((v) => v.kind === 'bento') ? need('SLUICE_BENTO') : null,
     tag,
@@ -125,14 +157,14 @@ async function main (): Promise<void> {
   say(`variants: ${variants.map((v) => `${v.label}${Object.keys(v.env).length > 0 ? ` (${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(' ')})` : ''}`).join(', ')}`)
   say(`load average at start: ${load()}`)
   say('events/s: from process start to every partition durable (x psql, x bento: its ratios in the same round); start s: to the first durable offset;')
-  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; first/last partition done: seconds from process start')
+  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; Kafka CPU s: the broker; first/last partition done: seconds from process start')
 
   const topic = `bench-${tag}`
   await ensureTopics(brokers, [{ name: topic, partitions }])
   const p = await produce(brokers, topic, total)
   const ends = await endOffsets(brokers, topic, partitions)
   say(`produced ${fmt(total)} events (${(p.bytes / 2 ** 20).toFixed(0)} MiB) in ${p.seconds.toFixed(1)} s; per partition ${[...ends.values()].map((n) => fmt(n)).join(', ')}`)
-  const file = variants.some((v) => v.kind === 'psql') ? await copyFile() : ''
+  const files = variants.some((v) => isCopyBaseline(v.kind)) ? await copyFiles() : null
 
   const best = new Map<string, number>()
   const groups: string[] = []
@@ -145,11 +177,11 @@ async function main (): Promise<void> {
       for (const v of order) {
         const schema = `bench_${v.label.replace(/\W/g, '_')}_r${round}_${tag}`.toLowerCase()
         try {
-          const r = v.kind === 'psql'
-            ? await runPsql(ctx, v.label, file, total, schema)
+          const r = files !== null && isCopyBaseline(v.kind)
+            ? await runPsql(ctx, v.label, baselineCopies(v.kind, files), total, schema)
             : await runConsumer(ctx, v, { topic, ends, schema, group: `bench-${schema}` })
           results.push(r)
-          if (v.kind !== 'psql') groups.push(`bench-${schema}`)
+          if (!isCopyBaseline(v.kind)) groups.push(`bench-${schema}`)
           best.set(v.label, Math.max(best.get(v.label) ?? 0, r.events / r.seconds))
         } finally {
           await dropSchema(ctx, schema)
@@ -166,14 +198,14 @@ async function main (): Promise<void> {
       say(`produce->durable latency at half the best rate of each consumer (${latencySeconds} s of events, after one warm-up event per partition; 20 ms polling of sluice_offsets, 50 ms of Kafka commits for Bento)`)
       const rows = [['variant', 'events/s', 'p50 ms', 'p99 ms', 'load average after']]
       for (const v of variants) {
-        if (v.kind === 'psql') continue
+        if (isCopyBaseline(v.kind)) continue
         const l = await latencyRun(ctx, v, Math.floor((best.get(v.label) ?? 0) / 2))
         rows.push([v.label, fmt(l.rate), fmt(l.p50), fmt(l.p99), load()])
       }
       say(table(rows))
     }
   } finally {
-    if (file !== '') rmSync(file, { force: true })
+    if (files !== null) for (const f of [files.log, files.ids]) rmSync(f, { force: true })
     await deleteTopics(brokers, [topic, `${topic}.dlq`, `${topic}.snapshots`]).catch(() => {})
     await deleteGroups(brokers, groups).catch(() => {})
     await pool.end()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ingest benchmark (bench/ingest.ts): usage scripts/bench.sh [events] (default 300,000),
 # interleaved rounds of the variants in SLUICE_BENCH_VARIANTS (default
-# 'psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'; see bench/ingest/variants.ts), SLUICE_BENCH_ROUNDS
+# 'psql; psql-ids; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'; see
+# bench/ingest/variants.ts), SLUICE_BENCH_ROUNDS
 # (default 2); Bento is built by scripts/bento.sh when a variant needs it.
 # The snapshot upload benchmark (bench/snapshot.ts): scripts/bench.sh snapshot [MiB] (default 256).
 # The HTTP benchmark (bench/http.ts): scripts/bench.sh http [seconds per step] (default 10).

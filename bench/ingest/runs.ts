@@ -6,7 +6,6 @@ import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import pg from 'pg'
-import { EVENT_COLUMNS } from '../../src/sinks/timescale/copy-encoder.ts'
 import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
 import { ProcessSampler, childCount, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
 import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
@@ -19,6 +18,8 @@ export interface BenchContext {
   pool: pg.Pool
   /** PostgreSQL's postmaster: its process tree's CPU is the database's */
   postmaster: number
+  /** the Kafka broker's process (the stack's kafka.pid), or null when unknown */
+  kafka: number | null
   partitions: number
   /** the Bento binary (scripts/bento.sh), or null when no variant needs it */
   bento: string | null
@@ -35,6 +36,8 @@ export interface RunResult {
   startup: number | null
   workerCpu: number
   pgCpu: number
+  /** the broker's CPU seconds (serving the consumer's fetches and commits), null when unknown */
+  kafkaCpu: number | null
   peakRssMiB: number
   /** seconds from process start to the first and the last partition done (null for psql) */
   firstPartition: number | null
@@ -53,24 +56,35 @@ export async function dropSchema (ctx: BenchContext, schema: string): Promise<vo
   await ctx.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
 }
 
-/** `psql \copy` of a prepared COPY file into a fresh schema: the physical limit of one COPY backend. */
-export async function runPsql (ctx: BenchContext, label: string, file: string, events: number, schema: string): Promise<RunResult> {
+/** One `\copy` of a psql baseline: "table (columns)" and the prepared COPY file. */
+export interface CopyFile {
+  target: string
+  file: string
+}
+
+/**
+ * `psql \copy` of prepared COPY files, in order and in one transaction, into a fresh schema:
+ * the physical limit of one COPY backend.
+ */
+export async function runPsql (ctx: BenchContext, label: string, copies: readonly CopyFile[], events: number, schema: string): Promise<RunResult> {
   await freshSchema(ctx, schema)
   const children = childCount(ctx.postmaster)
   const pg0 = treeCpuSeconds(ctx.postmaster)
+  const kafka0 = kafkaCpu(ctx)
   const started = performance.now()
-  const psql = spawn('psql', [ctx.pgUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`, '-c',
-    `\\copy entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM '${file}'`],
+  const psql = spawn('psql', [ctx.pgUrl, '-q', '-1', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`,
+    ...copies.flatMap((c) => ['-c', `\\copy ${c.target} FROM '${c.file}'`])],
   { stdio: ['ignore', 'inherit', 'inherit'] })
   const sampler = new ProcessSampler(psql.pid as number, 20)
   const [code] = await once(psql, 'exit')
   const seconds = (performance.now() - started) / 1000
   sampler.stop()
   const pgCpu = await settledTreeCpuSeconds(ctx.postmaster, children) - pg0
+  const kafka1 = kafkaCpu(ctx)
   if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
   const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
   if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
-  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafka0 === null || kafka1 === null ? null : kafka1 - kafka0, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
 }
 
 export interface ConsumerRun {
@@ -91,6 +105,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   await freshSchema(ctx, r.schema)
   const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
   const pg0 = treeCpuSeconds(ctx.postmaster)
+  const kafka0 = kafkaCpu(ctx)
   const started = performance.now()
   const child = v.kind === 'bento' ? startBento(ctx, v, r) : startSluice(ctx, v, r)
   child.stdout?.pipe(log, { end: false })
@@ -104,6 +119,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   }
   let progress: Progress
   let pgCpu: number
+  let kafka1: number | null
   try {
     const every = kafka === null ? 20 : 50
     if (r.during === undefined) {
@@ -119,6 +135,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     }
     sampler.stop()
     pgCpu = treeCpuSeconds(ctx.postmaster) - pg0
+    kafka1 = kafkaCpu(ctx)
   } finally {
     await kafka?.close()
     child.kill('SIGTERM')
@@ -134,11 +151,18 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     startup: at(progress.firstAt),
     workerCpu: sampler.cpu,
     pgCpu,
+    kafkaCpu: kafka0 === null || kafka1 === null ? null : kafka1 - kafka0,
     peakRssMiB: sampler.rss,
     firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
     lastPartition: finishes.length === 0 ? null : at(Math.max(...finishes)),
     progress
   }
+}
+
+function kafkaCpu (ctx: BenchContext): number | null {
+  try {
+    return ctx.kafka === null ? null : treeCpuSeconds(ctx.kafka)
+  } catch { return null }
 }
 
 function startSluice (ctx: BenchContext, v: Variant, r: ConsumerRun): ChildProcess {

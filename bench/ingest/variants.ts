@@ -1,10 +1,13 @@
 // What the ingest benchmark runs, from SLUICE_BENCH_VARIANTS: one entry per `;`, each
-// `[label=]kind [NAME=value ...]`, kind one of psql, bento, rdkafka, platformatic; the
-// NAME=value pairs are extra environment for that worker (e.g. a sluice setting).
-//   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'  (default)
+// `[label=]kind [NAME=value ...]`, kind one of psql, psql-ids, bento, rdkafka, platformatic;
+// the NAME=value pairs are extra environment for that worker (e.g. a sluice setting). psql is
+// `psql \copy` of the rows sluice writes to the log; psql-ids the same plus, in the same
+// transaction, `\copy` of their sluice_event_ids rows (what exactly once by event id costs
+// PostgreSQL on top of the COPY).
+//   SLUICE_BENCH_VARIANTS='psql; psql-ids; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'  (default)
 //   SLUICE_BENCH_VARIANTS='psql; rdkafka; rdkafka-6=rdkafka SLUICE_FLUSH_CONCURRENCY=6; bento'
 
-export type VariantKind = 'psql' | 'bento' | 'rdkafka' | 'platformatic'
+export type VariantKind = 'psql' | 'psql-ids' | 'bento' | 'rdkafka' | 'platformatic'
 
 export interface Variant {
   label: string
@@ -12,8 +15,8 @@ export interface Variant {
   env: Record<string, string>
 }
 
-const KINDS = new Set<string>(['psql', 'bento', 'rdkafka', 'platformatic'])
-export const DEFAULT_VARIANTS = 'psql; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'
+const KINDS = new Set<string>(['psql', 'psql-ids', 'bento', 'rdkafka', 'platformatic'])
+export const DEFAULT_VARIANTS = 'psql; psql-ids; rdkafka; rdkafka-noproj=rdkafka SLUICE_PROJECTION=off; platformatic; bento'
 
 export function parseVariants (spec: string): Variant[] {
   const out: Variant[] = []
@@ -23,7 +26,7 @@ export function parseVariants (spec: string): Variant[] {
     const label = eq === -1 ? head : head.slice(0, eq)
     const kind = eq === -1 ? head : head.slice(eq + 1)
     if (!KINDS.has(kind)) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": kind must be one of ${[...KINDS].join(', ')}`)
-    if (kind === 'psql' && rest.length > 0) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": psql takes no settings`)
+    if (isCopyBaseline(kind as VariantKind) && rest.length > 0) throw new Error(`SLUICE_BENCH_VARIANTS: "${entry}": ${kind} takes no settings`)
     const env: Record<string, string> = {}
     for (const kv of rest) {
       const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(kv)
@@ -35,4 +38,9 @@ export function parseVariants (spec: string): Variant[] {
   }
   if (out.length === 0) throw new Error('SLUICE_BENCH_VARIANTS is empty')
   return out
+}
+
+/** psql and psql-ids: \copy baselines, not consumers */
+export function isCopyBaseline (kind: VariantKind): boolean {
+  return kind === 'psql' || kind === 'psql-ids'
 }
