@@ -3,6 +3,8 @@
 // thresholds (p95 < 200 ms, < 0.1% errors), then checks that every event the worker accepted
 // is stored exactly once. Run against a deployment:
 //   k6 run -e BASE_URL=http://sluice:8080 [-e TOKEN=...] bench/k6/ingest.js
+// The worker limits each token (or address) to SLUICE_API_RATE_LIMIT requests a minute (600 by
+// default): set it above what the run sends, or requests past it answer 429.
 // Each virtual user writes one entity (K6Load/<run>-<vu>), so the end check reads its history.
 import http from 'k6/http'
 import { check, sleep } from 'k6'

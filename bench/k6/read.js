@@ -3,6 +3,8 @@
 // time, under ramping virtual users, with the threshold p95 < 100 ms. Setup posts the entities
 // it reads (POST /events) and waits until they are stored. Run against a deployment:
 //   k6 run -e BASE_URL=http://sluice:8080 [-e TOKEN=...] bench/k6/read.js
+// The worker limits each token (or address) to SLUICE_API_RATE_LIMIT requests a minute (600 by
+// default): set it above what the run sends, or requests past it answer 429.
 import http from 'k6/http'
 import { check, sleep } from 'k6'
 
