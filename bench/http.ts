@@ -1,7 +1,8 @@
-// HTTP benchmark (the k6 scenarios of bench/k6, driven by autocannon): a worker on a fresh
-// topic and schema; POST /events with NDJSON batches at rising fixed rates until a step misses
-// the ingest thresholds (p95 < 200 ms, < 0.1% errors); then the reads of bench/k6/read.js
-// (status, entity history, state at a time; p95 < 100 ms); then the end check that every
+// HTTP benchmark (the k6 scenarios of bench/k6): a worker on a fresh topic and schema; POST
+// /events with NDJSON batches at rising fixed arrival rates (open loop, bench/http/paced.ts)
+// until a step misses the ingest thresholds (p95 < 200 ms, < 0.1% errors), then as fast as
+// autocannon's connections go; then the reads of bench/k6/read.js (status, entity history,
+// state at a time; p95 < 100 ms) at a fixed rate; then the end check that every
 // accepted event is stored exactly once. Prints requests/s, p50/p95/p99, errors, the highest
 // rate under the thresholds and the core count; exits 1 when the first ingest step, the reads
 // or the stored-count check fail. Run: scripts/bench.sh http [seconds per step] (default 10).
@@ -13,6 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
 import { deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
+import { paced } from './http/paced.ts'
+import type { PacedRequest } from './http/paced.ts'
 
 const env = process.env
 const brokers = need('SLUICE_KAFKA_BROKERS')
@@ -20,10 +23,7 @@ const pgUrl = need('SLUICE_PG_URL')
 const STEP_SECONDS = Number(process.argv[2] ?? env.SLUICE_BENCH_HTTP_SECONDS ?? 10)
 const BATCH = Number(env.SLUICE_BENCH_HTTP_BATCH ?? 20)
 const RATES = (env.SLUICE_BENCH_HTTP_RATES ?? '5,10,25,50,100,200,400').split(',').map(Number)
-// autocannon sends each connection's share of a second's requests back to back as the second
-// starts (lib/httpClient.js): 50 connections at 50 requests/s are 50 requests at once every
-// second (measured: p50 506 ms, where 10 connections gave 97 ms). With 10, a step is bursts of
-// at most 10 concurrent requests.
+// the unthrottled step: autocannon's connections, each sending its next request on an answer
 const CONNECTIONS = Number(env.SLUICE_BENCH_HTTP_CONNECTIONS ?? 10)
 const ENTITIES = 200
 const tag = `${process.pid}_${Date.now().toString(36)}`
@@ -62,55 +62,60 @@ function ingestBody (): string {
   return lines.join('\n')
 }
 
-async function run (name: string, base: string, rate: number, p95Bound: number, requests: autocannon.Request[]): Promise<Step> {
-  const latencies: number[] = []
-  let ok = 0
-  let errors = 0
-  const statuses = new Map<number, number>()
-  const instance = autocannon({
-    url: base,
-    connections: CONNECTIONS,
-    overallRate: rate > 0 ? rate : undefined,
-    duration: STEP_SECONDS,
-    requests,
-    timeout: 10
-  })
-  instance.on('response', (_client: unknown, status: number, _bytes: number, time: number) => {
-    latencies.push(time)
-    statuses.set(status, (statuses.get(status) ?? 0) + 1)
-    if (status >= 200 && status < 300) ok++
-    else errors++
-  })
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    instance.on('done', resolve)
-    instance.on('error', reject)
-  })
-  errors += result.errors + result.timeouts
+/** A step's figures from its answers; a fixed-rate step passes only if it reached its rate. */
+function stepOf (name: string, rate: number, p95Bound: number, latencies: number[], statuses: Map<number, number>, unanswered: number): Step {
   latencies.sort((a, b) => a - b)
-  const requestsDone = latencies.length + result.errors + result.timeouts
+  let ok = 0
+  let errors = unanswered
+  for (const [status, n] of statuses) {
+    if (status >= 200 && status < 300) ok += n
+    else errors += n
+  }
+  const requests = latencies.length + unanswered
   const step: Step = {
     name,
     rate,
     seconds: STEP_SECONDS,
-    requests: requestsDone,
+    requests,
     ok,
     errors,
     statuses,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
-    rps: requestsDone / STEP_SECONDS,
+    rps: requests / STEP_SECONDS,
     pass: false
   }
-  // a fixed-rate step that did not reach its rate (the connections were all waiting on answers) is not under the thresholds at that rate
   const reached = rate === 0 || step.rps >= rate * 0.95
-  step.pass = step.p95 < p95Bound && errors <= requestsDone * 0.001 && requestsDone > 0 && reached
+  step.pass = step.p95 < p95Bound && errors <= requests * 0.001 && requests > 0 && reached
   return step
+}
+
+/** `rate` requests a second, open loop (bench/http/paced.ts). */
+async function atRate (name: string, base: string, rate: number, p95Bound: number, next: () => PacedRequest): Promise<Step> {
+  const r = await paced(base, rate, STEP_SECONDS, next)
+  return stepOf(name, rate, p95Bound, r.latencies, r.statuses, r.failed)
+}
+
+/** As fast as CONNECTIONS connections go, each sending its next request on an answer (autocannon). */
+async function unthrottled (name: string, base: string, p95Bound: number, requests: autocannon.Request[]): Promise<Step> {
+  const latencies: number[] = []
+  const statuses = new Map<number, number>()
+  const instance = autocannon({ url: base, connections: CONNECTIONS, duration: STEP_SECONDS, requests, timeout: 10 })
+  instance.on('response', (_client: unknown, status: number, _bytes: number, time: number) => {
+    latencies.push(time)
+    statuses.set(status, (statuses.get(status) ?? 0) + 1)
+  })
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    instance.on('done', resolve)
+    instance.on('error', reject)
+  })
+  return stepOf(name, 0, p95Bound, latencies, statuses, result.errors + result.timeouts)
 }
 
 function row (s: Step): string {
   const f = (n: number): string => Number.isFinite(n) ? n.toFixed(0) : '-'
-  return `| ${s.name} | ${s.rate > 0 ? s.rate : 'max'} | ${s.rps.toFixed(1)} | ${s.name === 'read' ? '-' : (s.ok * BATCH / s.seconds).toFixed(0)} | ${f(s.p50)} / ${f(s.p95)} / ${f(s.p99)} | ${s.errors} of ${s.requests}${errorKinds(s)} | ${s.pass ? 'pass' : s.rate > 0 && s.rps < s.rate * 0.95 ? `FAIL (rate not reached with ${CONNECTIONS} connections)` : 'FAIL'} |`
+  return `| ${s.name} | ${s.rate > 0 ? s.rate : 'max'} | ${s.rps.toFixed(1)} | ${s.name === 'read' ? '-' : (s.ok * BATCH / s.seconds).toFixed(0)} | ${f(s.p50)} / ${f(s.p95)} / ${f(s.p99)} | ${s.errors} of ${s.requests}${errorKinds(s)} | ${s.pass ? 'pass' : s.rate > 0 && s.rps < s.rate * 0.95 ? 'FAIL (rate not reached)' : 'FAIL'} |`
 }
 
 /** What the errors were: the statuses other than 2xx, and client-side errors and timeouts. */
@@ -155,33 +160,36 @@ async function main (): Promise<number> {
       if (worker.exitCode !== null || i > 600) throw new Error('the worker did not start (.sluice/bench-http-worker.log)')
       await sleep(100)
     }
-    say(`# sluice HTTP benchmark: ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${STEP_SECONDS} s per step, ${CONNECTIONS} connections, ${BATCH} events (~400 B) per POST, API rate limit ${env.SLUICE_API_RATE_LIMIT ?? '1000000'} a minute`)
+    say(`# sluice HTTP benchmark: ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${STEP_SECONDS} s per step, fixed rates open loop, unthrottled over ${CONNECTIONS} connections, ${BATCH} events (~400 B) per POST, API rate limit ${env.SLUICE_API_RATE_LIMIT ?? '1000000'} a minute`)
     say()
     say('| scenario | target req/s | req/s | events/s | latency p50 / p95 / p99 ms | errors | thresholds |')
     say('|---|---|---|---|---|---|---|')
-    const ingestRequests: autocannon.Request[] = [{ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, setupRequest: (req) => ({ ...req, body: ingestBody() }) }]
+    const ingest = (): PacedRequest => ({ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, body: ingestBody() })
     // a started worker compiles its hot paths and joins its group first: not judged
-    const warm = await run('warm-up', base, RATES[0] ?? 5, 200, ingestRequests)
+    const warm = await atRate('warm-up', base, RATES[0] ?? 5, 200, ingest)
     say(row({ ...warm, pass: false }).replace('| FAIL |', '| (not judged) |'))
     const steps: Step[] = []
     for (const rate of RATES) {
-      const s = await run('ingest', base, rate, 200, ingestRequests)
+      const s = await atRate('ingest', base, rate, 200, ingest)
       steps.push(s)
       say(row(s))
       if (!s.pass) break
     }
-    const unbounded = await run('ingest', base, 0, 200, ingestRequests)
+    const unbounded = await unthrottled('ingest', base, 200, [{ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, setupRequest: (req) => ({ ...req, body: ingestBody() }) }])
     say(row(unbounded))
     const best = steps.filter((s) => s.pass).at(-1)
 
     // reads of bench/k6/read.js on the entities just written
     await sleep(2000)
-    const readRequests: autocannon.Request[] = [
-      { method: 'GET', path: '/admin/status' },
-      { method: 'GET', setupRequest: (req) => ({ ...req, path: `/entities/HttpBench/${tag}-${Math.floor(Math.random() * ENTITIES)}/history?limit=50` }) },
-      { method: 'GET', setupRequest: (req) => ({ ...req, path: `/entities/HttpBench/${tag}-${Math.floor(Math.random() * ENTITIES)}/state?at=${encodeURIComponent(new Date(Date.parse('2025-02-25T10:00:00Z') + Math.floor(Math.random() * seq) * 1000).toISOString())}` }) }
-    ]
-    const reads = await run('read', base, RATES[1] ?? 50, 100, readRequests)
+    // status, an entity's history, and its state at a time after its first event (k = its first event's number)
+    let turn = 0
+    const read = (): PacedRequest => {
+      const k = Math.floor(Math.random() * ENTITIES)
+      const at = new Date(Date.parse('2025-02-25T10:00:00Z') + (k + Math.floor(Math.random() * (seq - k))) * 1000).toISOString()
+      const paths = ['/admin/status', `/entities/HttpBench/${tag}-${k}/history?limit=50`, `/entities/HttpBench/${tag}-${k}/state?at=${encodeURIComponent(at)}`]
+      return { method: 'GET', path: paths[turn++ % paths.length] as string }
+    }
+    const reads = await atRate('read', base, RATES[1] ?? 50, 100, read)
     say(row(reads))
 
     // end check: every event of an accepted request stored exactly once
