@@ -6,13 +6,13 @@
 // accepted event is stored exactly once. Prints requests/s, p50/p95/p99, errors, the highest
 // rate under the thresholds and the core count; exits 1 when the first ingest step, the reads
 // or the stored-count check fail. Run: scripts/bench.sh http [seconds per step] (default 10).
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { availableParallelism, totalmem } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import pg from 'pg'
+import { spawnWorker } from './worker.ts'
 import { deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { paced } from './http/paced.ts'
 import type { PacedRequest } from './http/paced.ts'
@@ -134,23 +134,18 @@ async function main (): Promise<number> {
   mkdirSync('.sluice', { recursive: true })
   const log = createWriteStream('.sluice/bench-http-worker.log')
   const port = Number(env.SLUICE_BENCH_HTTP_PORT ?? 0) || 20000 + Math.floor(Math.random() * 20000)
-  const worker = spawn('bin/sluice', [], {
-    env: {
-      ...env,
-      SLUICE_NODE: process.execPath,
-      SLUICE_TOPICS: topic,
-      SLUICE_PG_SCHEMA: schema,
-      SLUICE_KAFKA_GROUP: `bench-${schema}`,
-      SLUICE_HTTP_PORT: String(port),
-      SLUICE_LOG_LEVEL: 'warn',
-      SLUICE_API_AUTH: 'off',
-      // every request comes from 127.0.0.1: the per-client limit (600 a minute) would answer 429 past 10 requests/s
-      SLUICE_API_RATE_LIMIT: env.SLUICE_API_RATE_LIMIT ?? '1000000'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+  const worker = spawnWorker({
+    SLUICE_TOPICS: topic,
+    SLUICE_PG_SCHEMA: schema,
+    SLUICE_KAFKA_GROUP: `bench-${schema}`,
+    SLUICE_HTTP_PORT: String(port),
+    SLUICE_LOG_LEVEL: 'warn',
+    SLUICE_API_AUTH: 'off',
+    // every request comes from 127.0.0.1: the per-client limit (600 a minute) would answer 429 past 10 requests/s
+    SLUICE_API_RATE_LIMIT: env.SLUICE_API_RATE_LIMIT ?? '1000000'
   })
-  worker.stdout.pipe(log)
-  worker.stderr.pipe(log)
+  worker.stdout?.pipe(log)
+  worker.stderr?.pipe(log)
   const pool = new pg.Pool({ connectionString: pgUrl, max: 2 })
   const base = `http://127.0.0.1:${port}`
   try {

@@ -10,7 +10,6 @@
 //                                            advances again, when the restarted worker is ready
 // SLUICE_BENCH_SOURCE (rdkafka|platformatic, default rdkafka), SLUICE_BENCH_STEP_S (default 30),
 // SLUICE_BENCH_SESSION_TIMEOUT_MS (default 10000).
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, openSync } from 'node:fs'
@@ -18,6 +17,7 @@ import { createServer } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
+import { spawnWorker } from './worker.ts'
 import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { RdkafkaProducer } from '../src/kafka/producer.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
@@ -57,24 +57,19 @@ async function startWorker (name: string, topic: string, group: string, schema: 
   const port = await freePort()
   mkdirSync('.sluice/bench-logs', { recursive: true })
   const out = openSync(`.sluice/bench-logs/scale-${tag}-${name}.log`, 'a')
-  const proc = spawn('bin/sluice', [], {
-    env: {
-      ...env,
-      SLUICE_NODE: process.execPath,
-      SLUICE_TOPICS: topic,
-      SLUICE_KAFKA_SOURCE: source,
-      SLUICE_KAFKA_GROUP: group,
-      SLUICE_CLIENT_ID: name,
-      SLUICE_PG_SCHEMA: schema,
-      SLUICE_PG_POOL_SIZE: '3',
-      SLUICE_HTTP_PORT: String(port),
-      SLUICE_KAFKA_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
-      SLUICE_KAFKA_HEARTBEAT_MS: String(Math.floor(sessionTimeoutMs / 10)),
-      SLUICE_S3_PREFIX: `bench/${schema}/`,
-      ...extra
-    },
-    stdio: ['ignore', out, out]
-  })
+  const proc = spawnWorker({
+    SLUICE_TOPICS: topic,
+    SLUICE_KAFKA_SOURCE: source,
+    SLUICE_KAFKA_GROUP: group,
+    SLUICE_CLIENT_ID: name,
+    SLUICE_PG_SCHEMA: schema,
+    SLUICE_PG_POOL_SIZE: '3',
+    SLUICE_HTTP_PORT: String(port),
+    SLUICE_KAFKA_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
+    SLUICE_KAFKA_HEARTBEAT_MS: String(Math.floor(sessionTimeoutMs / 10)),
+    SLUICE_S3_PREFIX: `bench/${schema}/`,
+    ...extra
+  }, ['ignore', out, out])
   return { name, proc, port, exited: once(proc, 'exit') }
 }
 

@@ -5,7 +5,6 @@
 //    produced to a fresh topic beforehand, then the worker started; timed from its partition
 //    assignment to the snapshot's index row (consume, decode, multipart upload, index).
 // Run: scripts/bench.sh snapshot [MiB] (default 256; SLUICE_BENCH_SOURCES=rdkafka,platformatic).
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -14,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import pg from 'pg'
+import { spawnWorker } from './worker.ts'
 import { deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { RdkafkaProducer } from '../src/kafka/producer.ts'
 import type { ProduceRecord } from '../src/kafka/producer.ts'
@@ -106,24 +106,19 @@ async function throughSluice (source: string): Promise<{ seconds: number, peakRs
   mkdirSync('.sluice', { recursive: true })
   const log = createWriteStream(`.sluice/bench-snapshot-${source}.log`)
   const logLines: string[] = []
-  const worker = spawn('bin/sluice', [], {
-    env: {
-      ...env,
-      SLUICE_NODE: process.execPath,
-      SLUICE_TOPICS: topic,
-      SLUICE_PG_SCHEMA: schema,
-      SLUICE_KAFKA_GROUP: `bench-${schema}`,
-      SLUICE_KAFKA_SOURCE: source,
-      SLUICE_HTTP_PORT: '0',
-      SLUICE_LOG_LEVEL: 'info',
-      SLUICE_S3_PREFIX: prefix,
-      SLUICE_SNAPSHOTS_TOPIC: `${topic}.snapshots`
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+  const worker = spawnWorker({
+    SLUICE_TOPICS: topic,
+    SLUICE_PG_SCHEMA: schema,
+    SLUICE_KAFKA_GROUP: `bench-${schema}`,
+    SLUICE_KAFKA_SOURCE: source,
+    SLUICE_HTTP_PORT: '0',
+    SLUICE_LOG_LEVEL: 'info',
+    SLUICE_S3_PREFIX: prefix,
+    SLUICE_SNAPSHOTS_TOPIC: `${topic}.snapshots`
   })
-  worker.stdout.on('data', (d: Buffer) => { logLines.push(d.toString()) })
-  worker.stdout.pipe(log)
-  worker.stderr.pipe(log)
+  worker.stdout?.on('data', (d: Buffer) => { logLines.push(d.toString()) })
+  worker.stdout?.pipe(log)
+  worker.stderr?.pipe(log)
   const exited = once(worker, 'exit')
   let peakRssMb = 0
   let indexedAt: Date | null = null

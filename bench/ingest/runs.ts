@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import pg from 'pg'
+import { spawnWorker } from '../worker.ts'
 import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
 import { ProcessSampler, childCount, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
 import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
@@ -166,21 +167,16 @@ function kafkaCpu (ctx: BenchContext): number | null {
 }
 
 function startSluice (ctx: BenchContext, v: Variant, r: ConsumerRun): ChildProcess {
-  return spawn('bin/sluice', [], {
-    env: {
-      ...process.env,
-      SLUICE_NODE: process.execPath,
-      SLUICE_TOPICS: r.topic,
-      SLUICE_PG_SCHEMA: r.schema,
-      SLUICE_KAFKA_GROUP: r.group,
-      SLUICE_KAFKA_SOURCE: v.kind,
-      SLUICE_HTTP_PORT: '0',
-      SLUICE_LOG_LEVEL: 'warn',
-      SLUICE_S3_PREFIX: `bench/${ctx.tag}/`,
-      SLUICE_SNAPSHOTS_TOPIC: `${r.topic}.snapshots`,
-      ...v.env
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+  return spawnWorker({
+    SLUICE_TOPICS: r.topic,
+    SLUICE_PG_SCHEMA: r.schema,
+    SLUICE_KAFKA_GROUP: r.group,
+    SLUICE_KAFKA_SOURCE: v.kind,
+    SLUICE_HTTP_PORT: '0',
+    SLUICE_LOG_LEVEL: 'warn',
+    SLUICE_S3_PREFIX: `bench/${ctx.tag}/`,
+    SLUICE_SNAPSHOTS_TOPIC: `${r.topic}.snapshots`,
+    ...v.env
   })
 }
 
