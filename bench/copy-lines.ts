@@ -11,6 +11,15 @@ const stage = compose(decodeJson({ maxBytes: 1 << 20 }), validateEnvelope())
  * baseline loads the same rows into the same schema.
  */
 export function normalizeRecordToCopyLine (value: Buffer, topic: string, partition: number, offset: number): string {
-  const origin = { topic, partition, offset, key: null, value, timestamp: 0, headers: undefined, size: value.length } satisfies KafkaMessage
-  return eventCopyRow(stage.run(value, origin), origin)
+  return copyLineOf(originOf(value, topic, partition, offset))
+}
+
+/** The Kafka message a value would be, at that position. */
+export function originOf (value: Buffer, topic: string, partition: number, offset: number): KafkaMessage {
+  return { topic, partition, offset, key: null, value, timestamp: 0, headers: undefined, size: value.length }
+}
+
+/** normalizeRecordToCopyLine of a message. */
+export function copyLineOf (origin: KafkaMessage): string {
+  return eventCopyRow(stage.run(origin.value, origin), origin)
 }

@@ -35,7 +35,7 @@ function need (name: string): string {
 }
 const say = (s = ''): void => { process.stdout.write(s + '\n') }
 
-interface Step { name: string, rate: number, seconds: number, requests: number, ok: number, errors: number, statuses: Map<number, number>, p50: number, p95: number, p99: number, rps: number, pass: boolean }
+interface Step { name: string, rate: number, seconds: number, requests: number, ok: number, errors: number, statuses: Map<number, number>, p50: number, p95: number, p99: number, rps: number, reached: boolean, pass: boolean }
 
 function percentile (sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN
@@ -84,10 +84,10 @@ function stepOf (name: string, rate: number, p95Bound: number, latencies: number
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
     rps: requests / STEP_SECONDS,
+    reached: rate === 0 || requests / STEP_SECONDS >= rate * 0.95,
     pass: false
   }
-  const reached = rate === 0 || step.rps >= rate * 0.95
-  step.pass = step.p95 < p95Bound && errors <= requests * 0.001 && requests > 0 && reached
+  step.pass = step.p95 < p95Bound && errors <= requests * 0.001 && requests > 0 && step.reached
   return step
 }
 
@@ -115,7 +115,7 @@ async function unthrottled (name: string, base: string, p95Bound: number, reques
 
 function row (s: Step): string {
   const f = (n: number): string => Number.isFinite(n) ? n.toFixed(0) : '-'
-  return `| ${s.name} | ${s.rate > 0 ? s.rate : 'max'} | ${s.rps.toFixed(1)} | ${s.name === 'read' ? '-' : (s.ok * BATCH / s.seconds).toFixed(0)} | ${f(s.p50)} / ${f(s.p95)} / ${f(s.p99)} | ${s.errors} of ${s.requests}${errorKinds(s)} | ${s.pass ? 'pass' : s.rate > 0 && s.rps < s.rate * 0.95 ? 'FAIL (rate not reached)' : 'FAIL'} |`
+  return `| ${s.name} | ${s.rate > 0 ? s.rate : 'max'} | ${s.rps.toFixed(1)} | ${s.name === 'read' ? '-' : (s.ok * BATCH / s.seconds).toFixed(0)} | ${f(s.p50)} / ${f(s.p95)} / ${f(s.p99)} | ${s.errors} of ${s.requests}${errorKinds(s)} | ${s.pass ? 'pass' : s.reached ? 'FAIL' : 'FAIL (rate not reached)'} |`
 }
 
 /** What the errors were: the statuses other than 2xx, and client-side errors and timeouts. */
@@ -170,7 +170,7 @@ async function main (): Promise<number> {
       say(row(s))
       if (!s.pass) break
     }
-    const unbounded = await unthrottled('ingest', base, 200, [{ method: 'POST', path: '/events', headers: { 'content-type': 'application/x-ndjson' }, setupRequest: (req) => ({ ...req, body: ingestBody() }) }])
+    const unbounded = await unthrottled('ingest', base, 200, [{ setupRequest: (req) => ({ ...req, ...ingest() }) }])
     say(row(unbounded))
     const best = steps.filter((s) => s.pass).at(-1)
 

@@ -1,9 +1,9 @@
 // The ingest benchmark: N seed-mix events (~500 B) produced once to a fresh topic, then, in
 // interleaved rounds, each variant (SLUICE_BENCH_VARIANTS: psql \copy of the same rows, alone
 // and with their event-id rows; sluice with each source; Bento as the generic peer) loads them
-// into a fresh schema of the same tables while the benchmark follows every partition's durable offset. Printed per round:
-// rates, ratios to psql \copy and to Bento, worker and PostgreSQL CPU seconds, peak RSS, first
-// and last partition done, the load average; then produce->durable latency of each consumer at
+// into a fresh schema of the same tables while the benchmark follows every partition's durable
+// offset. Printed per round: rates, ratios to psql \copy and to Bento, worker, PostgreSQL and
+// Kafka CPU seconds, peak RSS, first and last partition done, the load average; then produce->durable latency of each consumer at
 // half its best rate. Run: scripts/bench.sh [events] (default 300,000).
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs'
@@ -13,7 +13,7 @@ import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
 import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
 import { batchRow, ID_COLUMNS } from '../src/sinks/timescale/event-ids.ts'
-import { normalizeRecordToCopyLine } from './copy-lines.ts'
+import { copyLineOf, originOf } from './copy-lines.ts'
 import { parentPid } from './ingest/proc.ts'
 import { START_MS, produce, produceOnePerPartition } from './ingest/produce.ts'
 import { endOffsets, latencies } from './ingest/progress.ts'
@@ -92,8 +92,8 @@ async function copyFiles (): Promise<CopyFiles> {
   const ids = createWriteStream(files.ids)
   let i = 0
   for (const r of sampleEvents({ count: total, seed: 7, startMs: START_MS })) {
-    const origin = { topic: 'baseline', partition: i % partitions, offset: i, key: null, value: r.value, timestamp: 0, headers: undefined, size: r.value.length }
-    const line = normalizeRecordToCopyLine(r.value, origin.topic, origin.partition, origin.offset)
+    const origin = originOf(r.value, 'baseline', i % partitions, i)
+    const line = copyLineOf(origin)
     const okLog = log.write(line)
     const okIds = ids.write(batchRow(line, '', origin).idLine)
     if (!okLog) await once(log, 'drain')

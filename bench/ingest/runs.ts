@@ -81,11 +81,11 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   const seconds = (performance.now() - started) / 1000
   sampler.stop()
   const pgCpu = await settledTreeCpuSeconds(ctx.postmaster, children) - pg0
-  const kafka1 = kafkaCpu(ctx)
+  const kafkaUsed = kafkaCpuSince(ctx, kafka0)
   if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
   const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
   if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
-  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafka0 === null || kafka1 === null ? null : kafka1 - kafka0, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
 }
 
 export interface ConsumerRun {
@@ -120,7 +120,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   }
   let progress: Progress
   let pgCpu: number
-  let kafka1: number | null
+  let kafkaUsed: number | null
   try {
     const every = kafka === null ? 20 : 50
     if (r.during === undefined) {
@@ -136,7 +136,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     }
     sampler.stop()
     pgCpu = treeCpuSeconds(ctx.postmaster) - pg0
-    kafka1 = kafkaCpu(ctx)
+    kafkaUsed = kafkaCpuSince(ctx, kafka0)
   } finally {
     await kafka?.close()
     child.kill('SIGTERM')
@@ -152,7 +152,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     startup: at(progress.firstAt),
     workerCpu: sampler.cpu,
     pgCpu,
-    kafkaCpu: kafka0 === null || kafka1 === null ? null : kafka1 - kafka0,
+    kafkaCpu: kafkaUsed,
     peakRssMiB: sampler.rss,
     firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
     lastPartition: finishes.length === 0 ? null : at(Math.max(...finishes)),
@@ -164,6 +164,12 @@ function kafkaCpu (ctx: BenchContext): number | null {
   try {
     return ctx.kafka === null ? null : treeCpuSeconds(ctx.kafka)
   } catch { return null }
+}
+
+/** The broker's CPU seconds since the reading `before`, or null when either is unknown. */
+function kafkaCpuSince (ctx: BenchContext, before: number | null): number | null {
+  const now = kafkaCpu(ctx)
+  return before === null || now === null ? null : now - before
 }
 
 function startSluice (ctx: BenchContext, v: Variant, r: ConsumerRun): ChildProcess {
