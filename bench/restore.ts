@@ -8,6 +8,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
 import { migrate } from '../src/sinks/timescale/migrate.ts'
 import { quoteIdent } from '../src/db/quote-ident.ts'
 import { restoreState } from '../src/state/restore.ts'
@@ -57,8 +58,7 @@ async function load (count: number): Promise<number> {
   const started = performance.now()
   const client = await pool.connect()
   try {
-    await pipeline(Readable.from(copyLines(count)), client.query(copyFrom(`COPY entity_event_logs ("timestamp", event_id, event_type, entity, entity_id, version, user_name, workspace,
-      event_data, metadata, correlation_id, causation_id, source_topic, source_partition, source_offset) FROM STDIN`)))
+    await pipeline(Readable.from(copyLines(count)), client.query(copyFrom(`COPY entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM STDIN`)))
     await client.query(`INSERT INTO sluice_offsets (consumer_group, topic, partition, next_offset)
       SELECT $1, $2, p, n FROM unnest($3::int[], $4::bigint[]) AS x(p, n)
       ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,

@@ -1,7 +1,8 @@
 /**
  * The fold of an entity's events into its state, in JavaScript: the reference the tests hold
- * the SQL fold to (sql/004_entity_state.sql, `sluice_apply_event` / `sluice_fold`, which is
- * what sluice runs). Keep the two identical; README "Entity state" documents them.
+ * the SQL fold to (the aggregate `sluice_fold` of sql/004_entity_state.sql over the step of
+ * sql/010_fold_step.sql, which is what sluice runs). Keep the two identical; README "Entity
+ * state" documents them.
  */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 export type JsonObject = { [key: string]: Json }
@@ -40,7 +41,7 @@ export function eventChanges (payload: unknown): JsonObject {
   return out
 }
 
-/** The state after one event (SQL: sluice_apply_event). */
+/** The state after one event (SQL: sluice_fold_step's state). */
 export function applyEvent (state: JsonObject, eventType: string, payload: unknown): JsonObject {
   switch (eventKind(eventType)) {
     case 'deleted': return state
