@@ -6,15 +6,18 @@ export interface SourceText {
   readonly members: readonly TopMember[]
 }
 
-// keyed by the parsed object, so that stages between decode and validate need not carry it
-const sources = new WeakMap<object, SourceText>()
+// Carried by the parsed object itself, so that stages between decode and validate need not
+// carry it: a non-enumerable symbol, which neither JSON, Object.keys nor a spread copy sees (an
+// object a later stage makes has no source, as before). A WeakMap did the same at the cost of
+// one ephemeron per message for the garbage collector (bench/hot-path.ts).
+const SOURCE: unique symbol = Symbol('sluice.source')
 
 /** Remembers the bytes a parsed top-level object was read from (the decode stage). */
 export function rememberSource (parsed: object, source: SourceText): void {
-  sources.set(parsed, source)
+  Object.defineProperty(parsed, SOURCE, { value: source })
 }
 
 /** The bytes a parsed object was read from, when the decode stage read it. */
 export function sourceOf (parsed: object): SourceText | undefined {
-  return sources.get(parsed)
+  return (parsed as { [SOURCE]?: SourceText })[SOURCE]
 }

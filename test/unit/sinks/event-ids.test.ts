@@ -1,0 +1,37 @@
+import fc from 'fast-check'
+import { test } from 'tap'
+import type { KafkaMessage } from '../../../src/kafka/types.ts'
+import { escapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
+import { batchRow, ID_COLUMNS, sortedIdLines } from '../../../src/sinks/timescale/event-ids.ts'
+import type { BatchRow } from '../../../src/sinks/timescale/event-ids.ts'
+import { EVENT_COLUMNS } from '../../../src/sinks/timescale/copy-encoder.ts'
+
+function row (id: string, offset: number): BatchRow {
+  const origin: KafkaMessage = { topic: 't', partition: 0, offset, key: null, value: null, timestamp: 0, headers: undefined, size: 0 }
+  const values = EVENT_COLUMNS.map((c) => c === '"timestamp"' ? '2025-02-25T10:45:00Z' : c === 'event_id' ? escapeCopyText(id) : c === 'source_topic' ? 't' : c === 'source_partition' ? '0' : c === 'source_offset' ? String(offset) : 'x')
+  return batchRow(values.join('\t') + '\n', id, origin)
+}
+
+test('an id line gives ID_COLUMNS in order', async (t) => {
+  const r = row('ev\t1', 4)
+  t.equal(ID_COLUMNS.split(', ')[0], 'event_id')
+  const cols = r.idLine.slice(0, -1).split('\t')
+  t.same([cols[0], cols[1], cols[3], cols[4], cols[5]], ['ev\\t1', '2025-02-25T10:45:00Z', 't', '0', '4'])
+  t.match(cols[2], /^\\\\x[0-9a-f]{32}$/, 'the content hash as bytea text')
+})
+
+test('id lines sort in one order of the ids, whatever the rest of the line and the order given', async (t) => {
+  // ids with shared prefixes, control characters below the tab and escaped characters
+  const id = fc.string({ unit: fc.constantFrom('a', 'b', '\u0001', '\t', '\\', 'é', '\u{1F600}'), minLength: 1, maxLength: 5 })
+  fc.assert(fc.property(fc.uniqueArray(id, { minLength: 2, maxLength: 30 }), fc.integer({ min: 0, max: 1000 }), (ids, seed) => {
+    const order = (lines: string[]): string[] => lines.map((l) => l.slice(0, l.indexOf('\t')))
+    const a = order(sortedIdLines(ids.map((x, i) => row(x, i))))
+    // other offsets and another order: the same order of ids
+    const shuffled = ids.map((x, i) => row(x, seed + i * 7)).sort((p, q) => ((p.origin.offset * 31) % 17) - ((q.origin.offset * 31) % 17))
+    const b = order(sortedIdLines(shuffled))
+    if (JSON.stringify(a) !== JSON.stringify(b)) return false
+    // a total order: each pair compares the same way wherever it sits
+    return a.every((x, i) => i === 0 || (a[i - 1] as string) + '\t' < x + '\t')
+  }), { numRuns: 300 })
+  t.pass('300 id sets sorted the same way')
+})
