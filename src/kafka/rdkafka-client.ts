@@ -12,7 +12,7 @@ export interface RdkafkaSourceOptions {
   clientId: string
   topics: readonly string[]
   logger?: SourceLogger
-  /** messages asked for per consume call, default 1000 */
+  /** messages asked for per consume call, default 250 (SLUICE_FETCH_BATCH) */
   fetchBatch?: number
   /** bytes (keys + values) asked for per consume call, default 8 MiB: with large messages the call asks for fewer */
   fetchBatchBytes?: number

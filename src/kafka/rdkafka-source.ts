@@ -64,7 +64,7 @@ export class RdkafkaSource implements Source {
     if (strategy.includes('cooperative')) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource handles eager rebalances only (not cooperative-sticky)')
     this.#o = opts
     this.#core = new SourceCore({ kind: 'rdkafka', logger: opts.logger, isFatal: isFatalRdkafka, detail: rdkafkaDetail })
-    this.#sizer = new ConsumeSizer({ fetchBatch: opts.fetchBatch ?? 1000, fetchBatchBytes: opts.fetchBatchBytes ?? 8 * 1024 * 1024, idleTimeoutMs: opts.consumeTimeoutMs ?? 100 })
+    this.#sizer = new ConsumeSizer({ fetchBatch: opts.fetchBatch ?? 250, fetchBatchBytes: opts.fetchBatchBytes ?? 8 * 1024 * 1024, idleTimeoutMs: opts.consumeTimeoutMs ?? 100 })
   }
 
   async start (handlers: SourceHandlers): Promise<void> {
