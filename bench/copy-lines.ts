@@ -23,3 +23,22 @@ export function originOf (value: Buffer, topic: string, partition: number, offse
 export function copyLineOf (origin: KafkaMessage): string {
   return eventCopyRow(stage.run(origin.value, origin), origin)
 }
+
+/**
+ * Seed-mix records as the sink's COPY lines in ~5,000-line Buffers, each key on one partition
+ * of `offsets.length` (its hash), at that partition's next offset (`offsets` advances).
+ */
+export function * seedCopyChunks (records: Iterable<{ key: Buffer, value: Buffer }>, topic: string, offsets: number[]): Generator<Buffer> {
+  let parts: string[] = []
+  for (const r of records) {
+    const key = r.key.toString()
+    let h = 0
+    for (let j = 0; j < key.length; j++) h = (h * 31 + key.charCodeAt(j)) | 0
+    const p = Math.abs(h) % offsets.length
+    const offset = offsets[p] ?? 0
+    offsets[p] = offset + 1
+    parts.push(normalizeRecordToCopyLine(r.value, topic, p, offset))
+    if (parts.length === 5000) { yield Buffer.from(parts.join('')); parts = [] }
+  }
+  if (parts.length > 0) yield Buffer.from(parts.join(''))
+}

@@ -15,7 +15,7 @@ import { quoteIdent } from '../src/db/quote-ident.ts'
 import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
 import { migrate } from '../src/sinks/timescale/migrate.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
-import { normalizeRecordToCopyLine } from './copy-lines.ts'
+import { seedCopyChunks } from './copy-lines.ts'
 
 const env = process.env
 const total = Number(process.argv[2] ?? env.SLUICE_BENCH_EVENTS ?? 300_000)
@@ -26,23 +26,6 @@ if (pgUrl === '') throw new Error('SLUICE_PG_URL is not set: eval "$(scripts/sta
 const schema = `bench_fold_${process.pid}`
 const say = (s = ''): void => { process.stdout.write(s + '\n') }
 const pool = new pg.Pool({ connectionString: pgUrl, max: 1, options: `-c search_path=${quoteIdent(schema)}` })
-
-/** The seed mix as COPY lines (the sink's own encoding), each entity on one partition. */
-async function * copyLines (): AsyncGenerator<Buffer> {
-  const next = new Array<number>(PARTITIONS).fill(0)
-  let parts: string[] = []
-  for (const r of sampleEvents({ count: total, seed: 7 })) {
-    const key = r.key.toString()
-    let h = 0
-    for (let j = 0; j < key.length; j++) h = (h * 31 + key.charCodeAt(j)) | 0
-    const p = Math.abs(h) % PARTITIONS
-    const offset = next[p] ?? 0
-    next[p] = offset + 1
-    parts.push(normalizeRecordToCopyLine(r.value, 'bench-fold', p, offset))
-    if (parts.length === 5000) { yield Buffer.from(parts.join('')); parts = [] }
-  }
-  if (parts.length > 0) yield Buffer.from(parts.join(''))
-}
 
 /** sql/004_entity_state.sql's step and its helper, renamed *_004, and an aggregate over them. */
 function firstDefinition (): string {
@@ -75,7 +58,7 @@ async function main (): Promise<void> {
   try {
     const client = await pool.connect()
     try {
-      await pipeline(Readable.from(copyLines()), client.query(copyFrom(`COPY entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM STDIN`)))
+      await pipeline(Readable.from(seedCopyChunks(sampleEvents({ count: total, seed: 7 }), 'bench-fold', new Array<number>(PARTITIONS).fill(0))), client.query(copyFrom(`COPY entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM STDIN`)))
       await client.query('ANALYZE entity_event_logs')
       await client.query(firstDefinition())
     } finally { client.release() }

@@ -16,7 +16,7 @@ import type { RestoreRequest, RestoreResult } from '../src/state/restore.ts'
 import { SnapshotObjects } from '../src/state/snapshot-store.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
 import { cleanPrefixNow, makeStateSnapshot, s3Client, s3Config } from '../test/helpers/state-snapshot.ts'
-import { normalizeRecordToCopyLine } from './copy-lines.ts'
+import { seedCopyChunks } from './copy-lines.ts'
 
 const env = process.env
 const total = Number(process.argv[2] ?? env.SLUICE_BENCH_EVENTS ?? 1_000_000)
@@ -36,29 +36,20 @@ const pool = new pg.Pool({ connectionString: pgUrl, max: 4, options: `-c search_
 const nextOffsets = new Array<number>(PARTITIONS).fill(0)
 const events = sampleEvents({ count: total, seed: 7, entities, payloadPadding: 160 })
 
-/** The next `count` events as COPY lines (the sink's own encoding), each entity on one partition. */
-async function * copyLines (count: number): AsyncGenerator<Buffer> {
-  let parts: string[] = []
+/** The next `count` events of the seed mix. */
+function * next (count: number): Generator<{ key: Buffer, value: Buffer }> {
   for (let i = 0; i < count; i++) {
     const r = events.next()
-    if (r.done === true) break
-    const key = r.value.key.toString()
-    let h = 0
-    for (let j = 0; j < key.length; j++) h = (h * 31 + key.charCodeAt(j)) | 0
-    const p = Math.abs(h) % PARTITIONS
-    const offset = nextOffsets[p] ?? 0
-    nextOffsets[p] = offset + 1
-    parts.push(normalizeRecordToCopyLine(r.value.value, TOPIC, p, offset))
-    if (parts.length === 5000) { yield Buffer.from(parts.join('')); parts = [] }
+    if (r.done === true) return
+    yield r.value
   }
-  if (parts.length > 0) yield Buffer.from(parts.join(''))
 }
 
 async function load (count: number): Promise<number> {
   const started = performance.now()
   const client = await pool.connect()
   try {
-    await pipeline(Readable.from(copyLines(count)), client.query(copyFrom(`COPY entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM STDIN`)))
+    await pipeline(Readable.from(seedCopyChunks(next(count), TOPIC, nextOffsets)), client.query(copyFrom(`COPY entity_event_logs (${EVENT_COLUMNS.join(', ')}) FROM STDIN`)))
     await client.query(`INSERT INTO sluice_offsets (consumer_group, topic, partition, next_offset)
       SELECT $1, $2, p, n FROM unnest($3::int[], $4::bigint[]) AS x(p, n)
       ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,

@@ -1,10 +1,9 @@
 import fc from 'fast-check'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
-import { escapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
+import { EVENT_COLUMNS, escapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
 import { batchRow, ID_COLUMNS, sortedIdLines } from '../../../src/sinks/timescale/event-ids.ts'
 import type { BatchRow } from '../../../src/sinks/timescale/event-ids.ts'
-import { EVENT_COLUMNS } from '../../../src/sinks/timescale/copy-encoder.ts'
 
 function row (id: string, offset: number): BatchRow {
   const origin: KafkaMessage = { topic: 't', partition: 0, offset, key: null, value: null, timestamp: 0, headers: undefined, size: 0 }
