@@ -59,10 +59,10 @@ function hex4 (buf: Buffer, at: number): number {
  * The escapes of one string literal's content [from, to) that no column can hold as produced:
  * `\u0000` (PostgreSQL text and jsonb have no NUL) and a surrogate escape that is not half of a
  * pair (JSON.parse would make a lone UTF-16 surrogate, which has no UTF-8 form: a replacement
- * character would be stored instead).
+ * character would be stored instead). `i` is the first backslash at or after `from` (or -1);
+ * returns the first one at or after `to`, so that a scan looks for each backslash once.
  */
-function checkEscapes (buf: Buffer, from: number, to: number): void {
-  let i = buf.indexOf(BACKSLASH, from)
+function checkEscapes (buf: Buffer, i: number, to: number): number {
   while (i !== -1 && i < to) {
     if (buf[i + 1] === 0x75) { // \u
       const cu = hex4(buf, i + 2)
@@ -79,6 +79,7 @@ function checkEscapes (buf: Buffer, from: number, to: number): void {
     }
     i = buf.indexOf(BACKSLASH, i + 2)
   }
+  return i
 }
 
 function loneSurrogate (buf: Buffer, at: number): SluiceError {
@@ -86,14 +87,29 @@ function loneSurrogate (buf: Buffer, at: number): SluiceError {
 }
 
 /** The name of a member from its literal [open, close]: plain bytes, or JSON.parse for one with escapes. */
-function memberName (buf: Buffer, open: number, close: number): string {
-  const i = buf.indexOf(BACKSLASH, open + 1)
-  return i === -1 || i > close ? buf.toString('utf8', open + 1, close) : JSON.parse(buf.toString('utf8', open, close + 1)) as string
+function memberName (buf: Buffer, open: number, close: number, escaped: boolean): string {
+  return escaped ? JSON.parse(buf.toString('utf8', open, close + 1)) as string : buf.toString('utf8', open + 1, close)
+}
+
+// 1 for two bytes neither of which is a control character or a backslash
+const PLAIN_PAIR = new Uint8Array(65536)
+for (let a = 0; a < 256; a++) {
+  for (let b = 0; b < 256; b++) PLAIN_PAIR[a << 8 | b] = a >= 0x20 && a !== BACKSLASH && b >= 0x20 && b !== BACKSLASH ? 1 : 0
 }
 
 /** No escape and no control character: the literal's bytes are its string's UTF-8. */
-function isPlain (buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
+export function isPlain (buf: Buffer, start: number, end: number): boolean {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  let plain = 1
+  let i = start
+  // four bytes per 32-bit read, two PLAIN_PAIR lookups: ~3x the rate of a test per byte on a
+  // snapshot chunk's ~700 KB of data (bench/byte-checks.ts)
+  for (const last = end - 4; i <= last; i += 4) {
+    const w = view.getUint32(i)
+    plain &= (PLAIN_PAIR[w >>> 16] as number) & (PLAIN_PAIR[w & 0xffff] as number)
+  }
+  if (plain === 0) return false
+  for (; i < end; i++) {
     const b = buf[i] as number
     if (b < 0x20 || b === BACKSLASH) return false
   }
@@ -132,6 +148,9 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
   // bulk candidates: the last member name below the top level and where its literal ended
   let lastKey: string | null = null
   let lastKeyEnd = -1
+  // the first backslash not yet passed, or -1: found once, not once per literal (an unbounded
+  // indexOf per literal scanned the rest of the message again for each of them)
+  let slash = buf.indexOf(BACKSLASH)
   const n = buf.length
   let i = 0
   while (i < n) {
@@ -139,12 +158,14 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
     if (b === QUOTE) {
       const close = closingQuote(buf, i)
       if (close === -1) break // unterminated: JSON.parse reports it
-      checkEscapes(buf, i + 1, close)
+      if (slash !== -1 && slash < i) slash = buf.indexOf(BACKSLASH, i) // one outside a literal: malformed, JSON.parse reports it
+      const escaped = slash !== -1 && slash < close
+      if (escaped) slash = checkEscapes(buf, slash, close)
       let next = close + 1
       while (next < n && isSpace(buf[next] as number)) next++
       const isName = buf[next] === COLON
       if (depth === 1 && members !== null && awaitingKey && isName) {
-        name = memberName(buf, i, close)
+        name = memberName(buf, i, close, escaped)
         keyStart = i
         keyEnd = close + 1
         awaitingKey = false
@@ -156,7 +177,7 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
         if (isName) {
           lastKey = close - i - 1 <= bulkKey.length ? buf.toString('utf8', i + 1, close) : null
           lastKeyEnd = close
-        } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && isPlain(buf, i + 1, close)) {
+        } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && !escaped && isPlain(buf, i + 1, close)) {
           bulk.push([i, close])
         }
       }

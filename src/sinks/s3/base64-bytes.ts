@@ -32,7 +32,17 @@ export function base64End (src: Uint8Array): number {
 /** Every byte before the padding is a base64 character (of either alphabet). */
 export function isBase64 (src: Uint8Array): boolean {
   const end = base64End(src)
-  for (let i = 0; i < end; i++) if (DECODE[src[i] as number] === -1) return false
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength)
+  let bad = 0
+  let i = 0
+  // four characters per 32-bit read, two PAIR lookups (-1 for a pair with a non-base64
+  // character): ~3x the rate of one DECODE lookup per byte (bench/byte-checks.ts)
+  for (const last = end - 4; i <= last; i += 4) {
+    const w = view.getUint32(i)
+    bad |= (PAIR[w >>> 16] as number) | (PAIR[w & 0xffff] as number)
+  }
+  if (bad < 0) return false
+  for (; i < end; i++) if (DECODE[src[i] as number] === -1) return false
   return true
 }
 

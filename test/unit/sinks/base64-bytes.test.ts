@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import fc from 'fast-check'
 import { test } from 'tap'
 import { base64DecodedLength, base64End, decodeGroups, decodeTail, isBase64 } from '../../../src/sinks/s3/base64-bytes.ts'
 
@@ -26,4 +27,14 @@ test('decodes what Buffer.from(text, "base64") decodes, both alphabets, any padd
 
 test('what is not base64', async (t) => {
   for (const text of ['aGVs bG8=', 'aGVsbG8=\n', 'aGV=sbG8', 'a===', 'é']) t.notOk(isBase64(Buffer.from(text)), JSON.stringify(text))
+})
+
+test('property: isBase64 of any bytes at any offset is the alphabet check of every character', async (t) => {
+  const byte = fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...[...'AZaz09+/-_='].map((c) => c.charCodeAt(0))) }, fc.integer({ min: 0, max: 255 }))
+  fc.assert(fc.property(fc.array(byte, { maxLength: 40 }), fc.nat(7), (bytes, skip) => {
+    const all = Buffer.from([...Array(skip).fill(0x21), ...bytes]) // an odd byteOffset too
+    const src = all.subarray(skip)
+    return isBase64(src) === /^[A-Za-z0-9+/_-]*={0,2}$/.test(src.toString('latin1'))
+  }), { numRuns: 2000 })
+  t.pass()
 })

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util'
+import fc from 'fast-check'
 import { test } from 'tap'
-import { scanJson } from '../../../src/stages/json-scan.ts'
+import { isPlain, scanJson } from '../../../src/stages/json-scan.ts'
 
 const opts = { maxDepth: 8 }
 const scan = (text: string | Buffer): ReturnType<typeof scanJson> => scanJson(typeof text === 'string' ? Buffer.from(text) : text, opts)
@@ -58,4 +60,31 @@ test('escapes no column can hold: \\u0000 and lone surrogates', async (t) => {
   t.equal(code(() => scan('{"a":"\\udc00x"}')), 'SLUICE_ERR_UTF8', 'low surrogate alone')
   t.equal(code(() => scan('{"a":"\\\\ud800"}')), 'none', 'an escaped backslash followed by text is no escape')
   t.equal(code(() => scan('{"a":"\\ud83d\\ude80 \\u00e9 \\n"}')), 'none', 'a pair and ordinary escapes')
+})
+
+test('property: every literal is checked and every member found, whatever escapes come before', async (t) => {
+  // characters JSON.stringify escapes (quote, backslash, controls, NUL) beside plain and wide ones
+  const text = fc.string({ unit: fc.constantFrom('a', '"', '\\', '\n', '\u0001', '\u0000', 'é', '\u{1F600}'), maxLength: 6 })
+  const value = fc.oneof(text, fc.integer(), fc.dictionary(text, text, { maxKeys: 3, noNullPrototype: true }))
+  const hasNul = (v: unknown): boolean => typeof v === 'string' ? v.includes('\u0000') : typeof v === 'object' && v !== null && Object.entries(v).some(([k, x]) => hasNul(k) || hasNul(x))
+  fc.assert(fc.property(fc.dictionary(text, value, { maxKeys: 6, noNullPrototype: true }), (obj) => {
+    const buf = Buffer.from(JSON.stringify(obj))
+    if (hasNul(obj)) return code(() => scanJson(buf, opts)) === 'SLUICE_ERR_NUL'
+    const { members } = scanJson(buf, opts)
+    return isDeepStrictEqual(members?.map((m) => m.name), Object.keys(obj)) &&
+      (members ?? []).every((m) => isDeepStrictEqual(JSON.parse(buf.toString('utf8', m.start, m.end)), obj[m.name]))
+  }), { numRuns: 500 })
+  t.equal(code(() => scan('{"a\\"b":1, "c":"\\u0000"}')), 'SLUICE_ERR_NUL', 'after an escaped name')
+  t.equal(code(() => scan('{"a":1}\\u0000 "b"')), 'none', 'a backslash outside a literal is left to JSON.parse')
+})
+
+test('property: isPlain of any span is "no byte below 0x20 and no backslash"', async (t) => {
+  const byte = fc.oneof({ weight: 20, arbitrary: fc.integer({ min: 0x20, max: 0xff }) }, fc.constantFrom(0x00, 0x1f, 0x5c, 0x0a))
+  fc.assert(fc.property(fc.array(byte, { maxLength: 40 }), fc.nat(40), fc.nat(40), (bytes, a, b) => {
+    const buf = Buffer.from(bytes)
+    const start = Math.min(a, b, buf.length)
+    const end = Math.min(Math.max(a, b), buf.length)
+    return isPlain(buf, start, end) === !buf.subarray(start, end).some((x) => x < 0x20 || x === 0x5c)
+  }), { numRuns: 2000 })
+  t.pass()
 })
