@@ -231,6 +231,7 @@ export class Lane {
       client.release(failed !== null)
     }
     endTimer()
+    for (const g of groups.values()) g.sink.committed?.(g.buffers)
 
     o.metrics.batchRows.observe(messages)
     o.metrics.batchBytes.observe(bytes)

@@ -29,6 +29,12 @@ export interface Sink<R> {
   // Optional hooks, for sinks whose work outlives a batch (the S3 snapshot sink); a sink that
   // only writes inside the transaction needs none of them.
 
+  /**
+   * Called with the buffers `write` got, once their batch's transaction has committed: work
+   * derived from what committed, done in the background (the snapshot index document). Must
+   * return at once and not throw.
+   */
+  committed? (buffers: ReadonlyArray<SinkBuffer<R>>): void
   /** Called once at start-up (app.ts), before any message is consumed; a throw stops start-up. */
   open? (runtime: SinkRuntime): Promise<void>
   /** Called once at shutdown, after the last batch was written. */

@@ -19,7 +19,8 @@ import type { DocumentStats } from './inline-document.ts'
 import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
-import { forgetUpload, indexDocument, indexedOrigins, lockIndex, recordUpload, upsertIndex } from './snapshot-index.ts'
+import { IndexDocumentWriter } from './index-document.ts'
+import { forgetUpload, indexedOrigins, recordUpload, upsertIndex } from './snapshot-index.ts'
 import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
 import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
 import { SnapshotBuffer } from './snapshot-buffer.ts'
@@ -82,6 +83,8 @@ interface Open {
   unforgotten: Set<string>
   /** the latest state dump (running or done), shared by triggers read before it started */
   lastDump: { startedAt: number, snapshotId: string, key: string, result: ReturnType<typeof dumpWithRetry> } | null
+  /** metadata/snapshot_index.json, rewritten after commits that indexed a snapshot */
+  indexDocument: IndexDocumentWriter
 }
 
 /**
@@ -91,9 +94,10 @@ interface Open {
  * SNAPSHOT_TRIGGERED -> a consistent gzip'd NDJSON dump of entity_state,
  * snapshots/<id>.jsonl.gz. Each finished upload gets its snapshots row in the batch's
  * transaction (so the row and the stored offset commit together, after the object is
- * complete), metadata/snapshot_index.json is rewritten, and SNAPSHOT_UPLOADED (or
- * SNAPSHOT_FAILED) is produced to the snapshots topic before the commit (at least once,
- * deterministic event ids). S3 failures are retried (SLUICE_S3_MAX_ATTEMPTS per request)
+ * complete), SNAPSHOT_UPLOADED (or SNAPSHOT_FAILED) is produced to the snapshots topic before
+ * the commit (at least once,
+ * deterministic event ids), and metadata/snapshot_index.json is rewritten after the commit
+ * (index-document.ts). S3 failures are retried (SLUICE_S3_MAX_ATTEMPTS per request)
  * while the partition waits; then the snapshot is given up: upload aborted, event
  * dead-lettered.
  */
@@ -132,7 +136,11 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       this.#forgetPending().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: removing upload rows of failed snapshots failed (tried again)'))
     }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
     expiry.unref()
-    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, unforgotten: new Set(), lastDump: null }
+    const indexDocument = new IndexDocumentWriter({ pool, put: async (doc) => this.#putIndexDocument(s3, retry, doc), logger: rt.logger })
+    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, unforgotten: new Set(), lastDump: null, indexDocument }
+    // a worker stopped between a commit and its rewrite left the document behind the table
+    const indexed = await pool.query('SELECT EXISTS (SELECT 1 FROM snapshots) AS any').then((r) => r.rows[0].any === true, () => false)
+    if (indexed) indexDocument.request()
     await this.#sweep().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed'))
     rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic }, 'S3 snapshot sink ready')
   }
@@ -144,6 +152,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     clearInterval(o.expiry)
     await o.queues.stop()
     await o.assembler.close()
+    await o.indexDocument.settled()
     o.s3.destroy()
   }
 
@@ -188,12 +197,13 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     let p = bs[0]?.prepared ?? null
     // unprepared (a caller without the hook): the S3 work happens here, inside the transaction
     if (p === null || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p)) p = await this.#prepare(o, buffers)
-    for (const b of bs) b.prepared = null
+    for (const b of bs) {
+      b.prepared = null
+      b.indexes = p.indexed.length > 0
+    }
     if (p.indexed.length > 0) {
-      await lockIndex(client)
       await upsertIndex(client, p.indexed.map((i) => i.entry))
       for (const f of p.forget) await forgetUpload(client, f.snapshotId, f.uploadId)
-      await this.#putIndexDocument(o, await indexDocument(client))
       for (const i of p.indexed) p.events.push(uploadedEvent(this.#o.topic, this.#o.s3.bucket, i.entry, i.at, { event: i.cause }))
       // the index row commits with this batch's offsets: the finished snapshot's hold can go
       for (const i of p.indexed) if (i.entry.kind === 'chunked') o.assembler.indexed(i.entry.snapshotId)
@@ -207,6 +217,19 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     for (const l of p.logged) log.add(l.event, l.origin)
     const r = log.count > 0 ? await this.#o.eventLog.write(client, [log]) : { stored: 0, duplicates: 0, rejected: [] }
     return { ...r, rejected: [...p.rejected, ...r.rejected] }
+  }
+
+  /** The batch committed: if it indexed a snapshot, the index document is rewritten (in the background). */
+  committed (buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): void {
+    const bs = buffers as readonly Buffer_[]
+    if (!bs.some((b) => b.indexes)) return
+    for (const b of bs) b.indexes = false
+    this.#open?.indexDocument.request()
+  }
+
+  /** Resolves once the index document rewrites asked for so far are done. */
+  async indexDocumentSettled (): Promise<void> {
+    await this.#open?.indexDocument.settled()
   }
 
   #need (): Open {
@@ -410,15 +433,10 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  /** metadata/snapshot_index.json; best effort (the snapshots table is the index of record). */
-  async #putIndexDocument (o: Open, doc: Buffer): Promise<void> {
-    try {
-      await withS3Retry(`writing ${this.indexKey}`, o.retry, async () =>
-        o.s3.send(new PutObjectCommand({ Bucket: this.#o.s3.bucket, Key: this.indexKey, Body: doc, ContentType: 'application/json' })))
-    } catch (err) {
-      if (err instanceof SluiceError && err.fatal) throw err
-      o.rt.logger.error({ key: this.indexKey, err: errorMessage(err) }, 'could not rewrite the snapshot index document (rewritten with the next snapshot)')
-    }
+  /** metadata/snapshot_index.json (IndexDocumentWriter: best effort, the snapshots table is the index of record). */
+  async #putIndexDocument (s3: S3Client, retry: RetryPolicy, doc: Buffer): Promise<void> {
+    await withS3Retry(`writing ${this.indexKey}`, retry, async () =>
+      s3.send(new PutObjectCommand({ Bucket: this.#o.s3.bucket, Key: this.indexKey, Body: doc, ContentType: 'application/json' })))
   }
 
   /** Chunked snapshots given up for want of chunks: SNAPSHOT_FAILED for each (at least once). */

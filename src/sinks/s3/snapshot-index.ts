@@ -54,15 +54,6 @@ export async function indexedOrigins (client: Db, ids: readonly string[]): Promi
   return out
 }
 
-/**
- * Serialises the writers of metadata/snapshot_index.json: taken in the batch's transaction
- * before the index is read, held until commit, so the last writer has seen every row.
- * Keyed by sluice's schema (advisory locks are database-wide).
- */
-export async function lockIndex (client: Db): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(20933, (SELECT oid::int FROM pg_namespace WHERE nspname = current_schema()))')
-}
-
 /** metadata/snapshot_index.json: every indexed snapshot, newest first. */
 export async function indexDocument (client: Db): Promise<Buffer> {
   const res = await client.query(

@@ -108,7 +108,9 @@ async function sinkFixture (t: Test, label: string, over: Partial<S3Config> = {}
   // like a lane: the S3 work before the transaction, the rows in it
   const commit = async (buffer: ReturnType<S3SnapshotSink['createBuffer']>): Promise<SinkWriteResult> => {
     await sink.prepare([buffer])
-    return inTransaction(pool, async (client) => sink.write(client, [buffer]))
+    const r = await inTransaction(pool, async (client) => sink.write(client, [buffer]))
+    sink.committed([buffer])
+    return r
   }
   const write = async (events: Array<Record<string, unknown>>, firstOffset: number, partition = 0): Promise<SinkWriteResult> => take(events, firstOffset, partition)()
   return { sink, pool, prefix, topic, s3, write, take, buffer }
@@ -163,6 +165,7 @@ test('inline SNAPSHOT_CREATED: object, sha256 and metadata agree; redelivery rew
   t.equal((await head(f.s3, key)).ETag, h.ETag, 'redelivery: identical ETag')
   t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshots')).rows[0].n, 1, 'still one index row')
 
+  await f.sink.indexDocumentSettled()
   const index = JSON.parse((await readObject(f.s3, `${f.prefix}metadata/snapshot_index.json`)).toString())
   t.equal(index.count, 1)
   t.match(index.snapshots[0], { snapshotId: id, key, kind: 'inline', checksum: row.checksum, size: bytes.length }, 'metadata/snapshot_index.json lists it')
@@ -206,6 +209,7 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   t.same(row.counts, { Group: 1, Task: 300 })
   t.same(row.covers, [{ topic: 'events', partition: 0, offset: 42 }], 'covers: the group\'s stored offsets')
   t.equal(new Date(row.as_of).toISOString(), '2025-02-25T11:00:00.000Z', 'as_of: the newest event')
+  await f.sink.indexDocumentSettled()
   const index = JSON.parse((await readObject(f.s3, `${f.prefix}metadata/snapshot_index.json`)).toString())
   t.equal(index.count, 2)
   t.same(await listUploadKeys(f.s3, f.prefix), [], 'no multipart upload left')
@@ -225,8 +229,22 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   const laterC = f.take([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'later' })], 400, 0)
   await laterC()
   t.not((await f.pool.query("SELECT object_key FROM snapshots WHERE snapshot_id = 'later'")).rows[0].object_key, a.object_key, 'a trigger read after that dump started gets a dump of its own')
-  const produced = values(await readTopic(f.topic, (m) => m.length >= 5))
-  t.same(produced.map((e) => e.eventType), Array(5).fill('SNAPSHOT_UPLOADED'))
+  // metadata/snapshot_index.json is rewritten once a batch has committed, never inside its transaction
+  const listed = async (): Promise<string[]> => {
+    await f.sink.indexDocumentSettled()
+    return JSON.parse((await readObject(f.s3, `${f.prefix}metadata/snapshot_index.json`)).toString()).snapshots.map((x: { snapshotId: string }) => x.snapshotId)
+  }
+  t.same((await listed()).sort(), ['later', 'lane-a', 'lane-b', 'nightly_1', `state-${t1.eventId as string}`].sort(), 'concurrent lanes: the document has every row')
+  const pending = f.buffer([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'in-tx' })], 500, 0)
+  await f.sink.prepare([pending])
+  await inTransaction(f.pool, async (client) => {
+    await f.sink.write(client, [pending])
+    t.notOk((await listed()).includes('in-tx'), 'not listed while its transaction is open')
+  })
+  f.sink.committed([pending])
+  t.ok((await listed()).includes('in-tx'), 'listed once it committed')
+  const produced = values(await readTopic(f.topic, (m) => m.length >= 6))
+  t.same(produced.map((e) => e.eventType), Array(6).fill('SNAPSHOT_UPLOADED'))
   t.match(produced.find((e) => e.aggregateId === 'nightly_1'), { payload: { kind: 'state', covers: [{ topic: 'events', partition: 0, offset: 42 }] } })
 })
 

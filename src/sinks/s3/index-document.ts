@@ -1,0 +1,77 @@
+import type { Pool } from 'pg'
+import type { Logger } from 'pino'
+import { errorMessage } from '../../errors.ts'
+import { indexDocument } from './snapshot-index.ts'
+
+export interface IndexDocumentOptions {
+  /** the worker's pool (search_path: sluice's schema) */
+  pool: Pool
+  /** writes the document (metadata/snapshot_index.json), retries included */
+  put: (doc: Buffer) => Promise<void>
+  logger: Logger
+}
+
+// writers of one schema's document, across workers (advisory locks are database-wide)
+const LOCK = 'SELECT pg_advisory_lock(20933, (SELECT oid::int FROM pg_namespace WHERE nspname = current_schema()))'
+const UNLOCK = 'SELECT pg_advisory_unlock(20933, (SELECT oid::int FROM pg_namespace WHERE nspname = current_schema()))'
+
+/**
+ * metadata/snapshot_index.json, rewritten from the snapshots table once a batch that indexed
+ * a snapshot has committed: outside every batch transaction, so no batch waits on the PUT and
+ * no connection idles in a transaction during it. Best effort: the table is the index of
+ * record, and a failed rewrite is logged and made good by the next one.
+ *  - Requests while a rewrite runs are coalesced into one more, which reads the table after
+ *    every commit that asked for it: the last document has every committed row.
+ *  - Across workers, each rewrite holds a session advisory lock from its read to the end of
+ *    its PUT, so a document read earlier never overwrites one read later.
+ */
+export class IndexDocumentWriter {
+  readonly #o: IndexDocumentOptions
+  #running: Promise<void> | null = null
+  #again = false
+
+  constructor (opts: IndexDocumentOptions) {
+    this.#o = opts
+  }
+
+  /** Asks for a rewrite (after a commit); returns at once. */
+  request (): void {
+    if (this.#running !== null) {
+      this.#again = true
+      return
+    }
+    this.#running = this.#rewrite().finally(() => {
+      this.#running = null
+      if (this.#again) {
+        this.#again = false
+        this.request()
+      }
+    })
+  }
+
+  /** Resolves once no rewrite runs or is asked for (close, tests). */
+  async settled (): Promise<void> {
+    while (this.#running !== null) await this.#running
+  }
+
+  async #rewrite (): Promise<void> {
+    try {
+      const client = await this.#o.pool.connect()
+      let unlocked = false
+      try {
+        await client.query(LOCK)
+        try {
+          await this.#o.put(await indexDocument(client))
+        } finally {
+          await client.query(UNLOCK)
+          unlocked = true
+        }
+      } finally {
+        // a connection that may still hold the lock is discarded, not reused
+        client.release(!unlocked)
+      }
+    } catch (err) {
+      this.#o.logger.error({ err: errorMessage(err) }, 'could not rewrite the snapshot index document (rewritten after the next indexed snapshot)')
+    }
+  }
+}
