@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Pool } from 'pg'
 import type { Logger } from 'pino'
 import { errorMessage } from '../../errors.ts'
@@ -9,6 +10,8 @@ export interface IndexDocumentOptions {
   /** writes the document (metadata/snapshot_index.json), retries included */
   put: (doc: Buffer) => Promise<void>
   logger: Logger
+  /** a rewrite starts at least this long after the previous one started, default 1 s */
+  minIntervalMs?: number
 }
 
 // writers of one schema's document, across workers (advisory locks are database-wide)
@@ -20,8 +23,11 @@ const UNLOCK = 'SELECT pg_advisory_unlock(20933, (SELECT oid::int FROM pg_namesp
  * a snapshot has committed: outside every batch transaction, so no batch waits on the PUT and
  * no connection idles in a transaction during it. Best effort: the table is the index of
  * record, and a failed rewrite is logged and made good by the next one.
- *  - Requests while a rewrite runs are coalesced into one more, which reads the table after
- *    every commit that asked for it: the last document has every committed row.
+ *  - Requests while a rewrite runs or waits are coalesced into one more, which reads the
+ *    table after every commit that asked for it: the last document has every committed row.
+ *    Rewrites start at most once per minIntervalMs (the seed mix indexes a state snapshot in
+ *    most batches: one document per batch would be read, sent and stored several times a
+ *    second, each one larger than the last).
  *  - Across workers, each rewrite holds a session advisory lock from its read to the end of
  *    its PUT, so a document read earlier never overwrites one read later.
  */
@@ -29,6 +35,9 @@ export class IndexDocumentWriter {
   readonly #o: IndexDocumentOptions
   #running: Promise<void> | null = null
   #again = false
+  /** the running rewrite has not read the table yet: a request now is answered by it */
+  #waiting = false
+  #lastStart = -Infinity
 
   constructor (opts: IndexDocumentOptions) {
     this.#o = opts
@@ -37,10 +46,10 @@ export class IndexDocumentWriter {
   /** Asks for a rewrite (after a commit); returns at once. */
   request (): void {
     if (this.#running !== null) {
-      this.#again = true
+      if (!this.#waiting) this.#again = true
       return
     }
-    this.#running = this.#rewrite().finally(() => {
+    this.#running = this.#paced().finally(() => {
       this.#running = null
       if (this.#again) {
         this.#again = false
@@ -52,6 +61,15 @@ export class IndexDocumentWriter {
   /** Resolves once no rewrite runs or is asked for (close, tests). */
   async settled (): Promise<void> {
     while (this.#running !== null) await this.#running
+  }
+
+  async #paced (): Promise<void> {
+    const wait = this.#lastStart + (this.#o.minIntervalMs ?? 1000) - performance.now()
+    this.#waiting = true
+    if (wait > 0) await sleep(wait)
+    this.#waiting = false
+    this.#lastStart = performance.now()
+    await this.#rewrite()
   }
 
   async #rewrite (): Promise<void> {
