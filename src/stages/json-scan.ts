@@ -102,7 +102,7 @@ export function isPlain (buf: Buffer, start: number, end: number): boolean {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   let plain = 1
   let i = start
-  // four bytes per 32-bit read, two PLAIN_PAIR lookups: ~3x the rate of a test per byte on a
+  // four bytes per 32-bit read, two PLAIN_PAIR lookups: ~4x the rate of a test per byte on a
   // snapshot chunk's ~700 KB of data (bench/byte-checks.ts)
   for (const last = end - 4; i <= last; i += 4) {
     const w = view.getUint32(i)

@@ -95,11 +95,10 @@ interface Open {
  * snapshots/<id>.jsonl.gz. Each finished upload gets its snapshots row in the batch's
  * transaction (so the row and the stored offset commit together, after the object is
  * complete), SNAPSHOT_UPLOADED (or SNAPSHOT_FAILED) is produced to the snapshots topic before
- * the commit (at least once,
- * deterministic event ids), and metadata/snapshot_index.json is rewritten after the commit
- * (index-document.ts). S3 failures are retried (SLUICE_S3_MAX_ATTEMPTS per request)
- * while the partition waits; then the snapshot is given up: upload aborted, event
- * dead-lettered.
+ * the commit (at least once, deterministic event ids), and metadata/snapshot_index.json is
+ * rewritten after the commit (index-document.ts). S3 failures are retried
+ * (SLUICE_S3_MAX_ATTEMPTS per request) while the partition waits; then the snapshot is given
+ * up: upload aborted, event dead-lettered.
  */
 export class S3SnapshotSink implements Sink<EntityEvent> {
   readonly name: string
