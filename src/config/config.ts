@@ -103,6 +103,8 @@ export interface S3Config {
   maxAttempts: number
   /** a chunked snapshot with no chunk for this long is given up (its producer went away) */
   chunkTimeoutMs: number
+  /** a SNAPSHOT_TRIGGERED is answered by a state dump started at most this long before it was read (0: only after) */
+  dumpShareMs: number
 }
 
 /** variable -> [JSON Schema, default]; the schema decides coercion and bounds */
@@ -156,6 +158,7 @@ const VARS = {
   SLUICE_S3_QUEUE_SIZE: [{ type: 'integer', minimum: 1, maximum: 16 }, 2],
   SLUICE_S3_MAX_ATTEMPTS: [{ type: 'integer', minimum: 1, maximum: 1000 }, 20],
   SLUICE_S3_CHUNK_TIMEOUT_MS: [{ type: 'integer', minimum: 1000 }, 15 * 60_000],
+  SLUICE_S3_DUMP_SHARE_MS: [{ type: 'integer', minimum: 0, maximum: 3_600_000 }, 1000],
   SLUICE_SNAPSHOTS_TOPIC: [{ type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$' }, 'todo-snapshots'],
   SLUICE_INGEST_TOPIC: [{ type: 'string', pattern: '^([A-Za-z0-9._-]{1,249})?$' }, ''],
   SLUICE_INGEST_MAX_EVENTS: [{ type: 'integer', minimum: 1, maximum: 100000 }, 1000],
@@ -271,7 +274,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
           partBytes: r.SLUICE_S3_PART_BYTES,
           queueSize: r.SLUICE_S3_QUEUE_SIZE,
           maxAttempts: r.SLUICE_S3_MAX_ATTEMPTS,
-          chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS
+          chunkTimeoutMs: r.SLUICE_S3_CHUNK_TIMEOUT_MS,
+          dumpShareMs: r.SLUICE_S3_DUMP_SHARE_MS
         },
     snapshotsTopic: r.SLUICE_SNAPSHOTS_TOPIC,
     ingest: { topic: ingestTopic, maxEvents: r.SLUICE_INGEST_MAX_EVENTS, maxBodyBytes: r.SLUICE_INGEST_MAX_BODY_BYTES, maxQueued: r.SLUICE_INGEST_MAX_QUEUED, ackTimeoutMs: r.SLUICE_INGEST_ACK_TIMEOUT_MS },

@@ -40,6 +40,7 @@ export function s3Config (prefix: string, over: Partial<S3Config> = {}): S3Confi
     queueSize: 2,
     maxAttempts: 5,
     chunkTimeoutMs: 15 * 60_000,
+    dumpShareMs: 1000,
     ...over
   }
 }

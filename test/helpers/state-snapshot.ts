@@ -27,7 +27,8 @@ export function s3Config (): S3Config {
     partBytes: 8 * 1024 * 1024,
     queueSize: 2,
     maxAttempts: 3,
-    chunkTimeoutMs: 15 * 60_000
+    chunkTimeoutMs: 15 * 60_000,
+    dumpShareMs: 1000
   }
 }
 

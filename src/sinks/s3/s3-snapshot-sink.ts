@@ -345,11 +345,12 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
     if (todo.length === 0) return
     const first = todo[0] as TriggerItem
-    // a dump started after every one of these triggers was read answers them all: another
-    // lane's (running or done) is shared rather than dumping again
+    // a dump started after every one of these triggers was read, or at most dumpShareMs
+    // before, answers them all: another lane's (running or done) is shared rather than
+    // dumping again (its covers and as_of say what it holds)
     const newest = Math.max(...todo.map((t) => t.receivedAt))
     const last = o.lastDump
-    const shared = last !== null && last.startedAt >= newest
+    const shared = last !== null && last.startedAt >= newest - this.#o.s3.dumpShareMs
     const mine = shared ? last : { startedAt: Date.now(), snapshotId: first.snapshotId, key: this.keyOf(first.snapshotId, 'state'), result: this.#dump(o, first) }
     if (!shared) o.lastDump = mine
     const key = mine.key

@@ -183,7 +183,7 @@ test('inline SNAPSHOT_CREATED: object, sha256 and metadata agree; redelivery rew
 })
 
 test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with covers and as_of; triggers of one batch share it', async (t) => {
-  const f = await sinkFixture(t, 'state')
+  const f = await sinkFixture(t, 'state', { dumpShareMs: 0 })
   await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
     SELECT 'Task', 'task_' || i, 1, jsonb_build_object('name', 'T' || i, 'note', E'back\\\\slash "q"'), now(), 'e' || i, 'events', 0, i FROM generate_series(1, 300) i`)
   await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
@@ -246,6 +246,17 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   const produced = values(await readTopic(f.topic, (m) => m.length >= 6))
   t.same(produced.map((e) => e.eventType), Array(6).fill('SNAPSHOT_UPLOADED'))
   t.match(produced.find((e) => e.aggregateId === 'nightly_1'), { payload: { kind: 'state', covers: [{ topic: 'events', partition: 0, offset: 42 }] } })
+})
+
+test('SLUICE_S3_DUMP_SHARE_MS: a trigger read within it of a dump\'s start shares that dump (0: only a dump started after it, the test above)', async (t) => {
+  const f = await sinkFixture(t, 'state-share', { dumpShareMs: 60_000 })
+  await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
+    VALUES ('Task', 't1', 1, '{}', now(), 'e1', 'events', 0, 1)`)
+  const keyOf = async (id: string): Promise<string> => (await f.pool.query('SELECT object_key FROM snapshots WHERE snapshot_id = $1', [id])).rows[0].object_key
+  await f.write([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'first' })], 10)
+  await f.write([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'soon' })], 11)
+  t.equal(await keyOf('soon'), await keyOf('first'), 'read after the dump finished, within the window: that dump answers it')
+  t.equal((await listKeys(f.s3, `${f.prefix}snapshots/`)).length, 1, 'one dump')
 })
 
 test('SNAPSHOT_TRIGGERED whose batch transaction is lost after the dump (a PostgreSQL crash): the retried batch leaves no snapshot_uploads row', async (t) => {
