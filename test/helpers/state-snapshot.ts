@@ -9,27 +9,11 @@ import type { Pool } from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
 import type { Test } from 'tap'
 import type { S3Config } from '../../src/config/config.ts'
+import { s3Config as stackS3Config } from './s3.ts'
 
-function need (name: string): string {
-  const v = process.env[name]
-  if (v === undefined || v === '') throw new Error(`${name} is not set: run \`eval "$(scripts/stack.sh env)"\` first`)
-  return v
-}
-
+/** The stack's S3 at the bucket's root, with 8 MiB parts and 3 attempts per request. */
 export function s3Config (): S3Config {
-  return {
-    endpoint: need('SLUICE_S3_ENDPOINT'),
-    region: need('SLUICE_S3_REGION'),
-    bucket: need('SLUICE_S3_BUCKET'),
-    accessKeyId: need('SLUICE_S3_ACCESS_KEY'),
-    secretAccessKey: need('SLUICE_S3_SECRET_KEY'),
-    prefix: '',
-    partBytes: 8 * 1024 * 1024,
-    queueSize: 2,
-    maxAttempts: 3,
-    chunkTimeoutMs: 15 * 60_000,
-    dumpShareMs: 1000
-  }
+  return stackS3Config('', { partBytes: 8 * 1024 * 1024, maxAttempts: 3 })
 }
 
 export function s3Client (c: S3Config = s3Config()): S3Client {
