@@ -84,6 +84,54 @@ export async function insertAndProject (client: PoolClient, t: ProjectionTables)
 }
 
 /**
+ * The projection of a batch whose events are all newly stored and already in the log, from
+ * the fold table `folds` (src/sinks/timescale/batch-fold.ts: one row per entity): the same locks, order
+ * test and new-entity conflicts as insertAndProject, but an entity's events are applied as one
+ * merge of their changes (sql/011_batch_fold.sql) instead of one fold step per event.
+ */
+export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTables, 'log' | 'state'> & { folds: string }): Promise<number> {
+  const res = await client.query<{ refold: Array<[string, string]> }>(`
+    WITH cur AS (
+      SELECT s.entity, s.entity_id, s.state, s.deleted, s.source_topic, s.source_partition, s.source_offset
+      FROM ${t.state} s JOIN ${t.folds} k ON s.entity = k.entity AND s.entity_id = k.entity_id
+      ORDER BY s.entity, s.entity_id
+      FOR UPDATE OF s
+    ),
+    flags AS (
+      SELECT k.*, c.entity IS NOT NULL AS seen, c.state AS cur_state, c.deleted AS cur_deleted,
+             coalesce((k.first_partition, k.first_offset, k.source_topic) < (c.source_partition, c.source_offset, c.source_topic), false) AS refold
+      FROM ${t.folds} k LEFT JOIN cur c ON c.entity = k.entity AND c.entity_id = k.entity_id
+    ),
+    folded AS (
+      SELECT f.*, (SELECT sluice_merge(sluice_changes(p.payload) ORDER BY p.n) FROM jsonb_array_elements(f.payloads) WITH ORDINALITY AS p(payload, n)) AS changes
+      FROM flags f WHERE NOT f.refold
+    ),
+    upd AS (
+      UPDATE ${t.state} s SET state = CASE WHEN x.reset THEN x.changes ELSE x.cur_state || x.changes END,
+        deleted = coalesce(x.deleted, x.cur_deleted), version = x.version, updated_at = x.updated_at, last_event_id = x.last_event_id,
+        source_topic = x.source_topic, source_partition = x.source_partition, source_offset = x.source_offset
+      FROM folded x WHERE x.seen AND s.entity = x.entity AND s.entity_id = x.entity_id
+      RETURNING 1
+    ),
+    created AS (
+      INSERT INTO ${t.state} (${STATE_COLUMNS})
+      SELECT x.entity, x.entity_id, x.version, x.changes, coalesce(x.deleted, false), x.updated_at, x.last_event_id, x.source_topic, x.source_partition, x.source_offset
+      FROM folded x WHERE NOT x.seen ORDER BY x.entity, x.entity_id
+      ON CONFLICT DO NOTHING
+      RETURNING entity, entity_id
+    )
+    SELECT coalesce((SELECT json_agg(json_build_array(r.entity, r.entity_id)) FROM (
+             SELECT entity, entity_id FROM flags WHERE refold
+             UNION ALL
+             SELECT x.entity, x.entity_id FROM folded x
+             WHERE NOT x.seen AND NOT EXISTS (SELECT 1 FROM created c WHERE c.entity = x.entity AND c.entity_id = x.entity_id)
+           ) r), '[]'::json) AS refold`)
+  const keys = (res.rows[0] as { refold: Array<[string, string]> }).refold
+  if (keys.length > 0) await refold(client, t, keys)
+  return keys.length
+}
+
+/**
  * Recomputes entities from the whole log (the transaction's own rows included). The rows are
  * locked first, in key order, so the log is read after every competing writer committed.
  */

@@ -6,7 +6,8 @@ import { SluiceError } from '../../errors.ts'
 import type { EntityEvent } from '../../model/event.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
-import { insertAndProject } from '../../state/projection.ts'
+import { applyBatchFold, insertAndProject } from '../../state/projection.ts'
+import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.ts'
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
 import { batchDuplicate, batchRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
 import type { BatchRow, StoredCopy, StoredDuplicateRow } from './event-ids.ts'
@@ -153,9 +154,12 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     try {
       await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
       const lines = rows.map((r) => r.line)
-      if (this.#stateTable === null) {
+      const folds = this.#stateTable === null ? null : batchFoldLines(lines)
+      if (this.#stateTable === null || folds !== null) {
         await copyLines(client, `${this.#table} (${COLUMNS})`, lines)
+        if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)
       } else {
+        // events of several topics, or a non-ASCII type: PostgreSQL folds them one by one
         await this.#prepare(client)
         await copyLines(client, `${this.#stage} (${COLUMNS})`, lines)
         await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert: `INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage}` })
@@ -167,6 +171,14 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
       if (pgCode(err) === UNIQUE_VIOLATION || isRowRejection(err)) return false
       throw err
     }
+  }
+
+  /** The batch's projection from its fold lines (src/sinks/timescale/batch-fold.ts), its rows already in the log. */
+  async #project (client: PoolClient, state: string, folds: readonly string[]): Promise<void> {
+    const table = stageTableFor(state)
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${table} (${FOLD_TABLE_COLUMNS}) ON COMMIT DELETE ROWS; TRUNCATE ${table}`)
+    await copyLines(client, `${table} (${FOLD_COLUMNS})`, folds)
+    await applyBatchFold(client, { log: this.#table, state, folds: table })
   }
 
   async #staged (client: PoolClient, rows: BatchRow[]): Promise<RoundResult> {
