@@ -83,9 +83,9 @@ interface RoundResult {
  * on the unique key) or a row PostgreSQL rejects rolls that attempt back and takes the staging
  * path: COPY into per-connection temporary tables, isolating rejected rows (SAVEPOINT per
  * attempt), then one statement inserting the ids ON CONFLICT DO NOTHING and the log rows of
- * the ids it inserted. With a projection (`stateTable`) the log rows go through the staging
- * table either way and the same statement applies the newly stored events to entity_state
- * (src/state/projection.ts).
+ * the ids it inserted. With a projection (`stateTable`), the direct path also COPYs one row
+ * per entity (batch-fold.ts) and applies them (applyBatchFold); the staging path's statement
+ * applies the newly stored events one by one (insertAndProject, src/state/projection.ts).
  */
 export class TimescaleEventSink implements Sink<EntityEvent> {
   readonly name: string
