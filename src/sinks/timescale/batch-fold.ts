@@ -28,130 +28,142 @@ const ENTITY_ID = col('entity_id')
 const VERSION = col('version')
 const DATA = col('event_data')
 const TOPIC = col('source_topic')
-const PARTITION = col('source_partition')
-const OFFSET = col('source_offset')
-const LAST = Math.max(TIME, ID, TYPE, ENTITY, ENTITY_ID, VERSION, DATA, TOPIC, PARTITION, OFFSET)
-if (Math.min(TIME, ID, TYPE, ENTITY, ENTITY_ID, VERSION, DATA, TOPIC, PARTITION, OFFSET) < 0) {
-  throw new Error('batch-fold.ts expects the log COPY columns of the fold')
+/** tab positions kept per line: up to the last column the fold cuts */
+const W = Math.max(TIME, ID, TYPE, ENTITY, ENTITY_ID, VERSION, DATA) + 1
+if (Math.min(TIME, ID, TYPE, ENTITY, VERSION, DATA, TOPIC) < 0 || ENTITY_ID !== ENTITY + 1) {
+  throw new Error('batch-fold.ts expects the log COPY columns of the fold, entity_id right after entity')
 }
 
-type Kind = 'created' | 'deleted' | 'merged'
-
-/** One event's columns, as COPY text. */
-interface FoldEvent {
-  type: string
-  payload: string
-  partition: number
-  offset: number
-  version: string
-  time: string
-  id: string
-  partitionText: string
-  offsetText: string
-}
+const CREATED = 0
+const DELETED = 1
+const MERGED = 2
+const NOT_HERE = 3
 
 const NON_ASCII = /[^\x00-\x7f]/ // eslint-disable-line no-control-regex
 
 /**
  * The event kind from the type's COPY text (escapes hold a backslash, which neither suffix
- * has, so the text's suffix is the type's). null for a type with a non-ASCII character:
+ * has, so the text's suffix is the type's). NOT_HERE for a type with a non-ASCII character:
  * PostgreSQL's upper() and JavaScript's toUpperCase() may differ there, so such a batch is
  * folded by PostgreSQL alone.
  */
-function kindOf (type: string): Kind | null {
-  if (NON_ASCII.test(type)) return null
+function kindOf (type: string): number {
+  if (NON_ASCII.test(type)) return NOT_HERE
   const t = type.toUpperCase()
-  if (t.endsWith('_DELETED')) return 'deleted'
-  if (t.endsWith('_CREATED')) return 'created'
-  return 'merged'
+  if (t.endsWith('_DELETED')) return DELETED
+  if (t.endsWith('_CREATED')) return CREATED
+  return MERGED
 }
 
-/** Tab positions of a COPY line's columns up to LAST (and the one after it). */
-function tabs (line: string, into: Int32Array): void {
+/** One event of the batch: its log COPY line and its Kafka origin. */
+export interface FoldRow {
+  readonly line: string
+  readonly origin: { readonly topic: string, readonly partition: number, readonly offset: number }
+}
+
+/** Tab positions of a line's first W columns, at ends[base ..]. */
+function tabs (line: string, ends: Int32Array, base: number): void {
   let at = -1
-  for (let k = 0; k <= LAST; k++) {
+  for (let k = 0; k < W; k++) {
     at = line.indexOf('\t', at + 1)
-    into[k] = at === -1 ? line.length - 1 : at
+    ends[base + k] = at === -1 ? line.length - 1 : at
   }
 }
 
-/** Column k of a line whose tab positions are `end`. */
-function cut (line: string, end: Int32Array, k: number): string {
-  return line.slice(k === 0 ? 0 : (end[k - 1] as number) + 1, end[k])
+/** Column k of the line whose tab positions are at ends[base ..]. */
+function cut (line: string, ends: Int32Array, base: number, k: number): string {
+  return line.slice(k === 0 ? 0 : (ends[base + k - 1] as number) + 1, ends[base + k])
+}
+
+/** Whether [from, to) of the line is `\N` (NULL). */
+function isNull (line: string, from: number, to: number): boolean {
+  return to - from === 2 && line.charCodeAt(from) === 0x5c && line.charCodeAt(from + 1) === 0x4e
 }
 
 /**
- * The fold table's COPY lines for the log COPY lines of a batch (distinct events, all newly
- * stored): one per entity (events without entity or entity id are not projected). null when
- * the batch is not for this path: events from more than one topic (the fold order's topic
- * comparison is PostgreSQL's collation) or a type with a non-ASCII character.
+ * The fold table's COPY lines for a batch's rows (distinct events, all newly stored): one per
+ * entity (events without entity or entity id are not projected). null when the batch is not
+ * for this path: events from more than one topic (the fold order's topic comparison is
+ * PostgreSQL's collation) or a type with a non-ASCII character.
  */
-export function batchFoldLines (lines: readonly string[]): string[] | null {
-  const byEntity = new Map<string, FoldEvent[]>()
-  const kinds = new Map<string, Kind | null>()
-  const end = new Int32Array(LAST + 1)
-  let topic: string | null = null
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string
-    tabs(line, end)
-    const t = cut(line, end, TOPIC)
-    if (topic === null) topic = t
-    else if (t !== topic) return null
-    const entity = cut(line, end, ENTITY)
-    const entityId = cut(line, end, ENTITY_ID)
-    if (entity === '\\N' || entityId === '\\N') continue
-    const type = cut(line, end, TYPE)
+export function batchFoldLines (rows: readonly FoldRow[]): string[] | null {
+  const n = rows.length
+  if (n === 0) return []
+  const topic = (rows[0] as FoldRow).origin.topic
+  // one allocation per batch for every line's tab positions, none per event
+  const ends = new Int32Array(n * W)
+  const kindOfRow = new Uint8Array(n)
+  const kinds = new Map<string, number>()
+  const byEntity = new Map<string, number[]>()
+  for (let i = 0; i < n; i++) {
+    const row = rows[i] as FoldRow
+    if (row.origin.topic !== topic) return null
+    const line = row.line
+    const base = i * W
+    tabs(line, ends, base)
+    const from = (ends[base + ENTITY - 1] as number) + 1
+    const mid = ends[base + ENTITY] as number
+    const to = ends[base + ENTITY_ID] as number
+    if (isNull(line, from, mid) || isNull(line, mid + 1, to)) continue
+    const type = cut(line, ends, base, TYPE)
     let kind = kinds.get(type)
     if (kind === undefined) kinds.set(type, kind = kindOf(type))
-    if (kind === null) return null
-    const partitionText = cut(line, end, PARTITION)
-    const offsetText = cut(line, end, OFFSET)
-    const e: FoldEvent = {
-      type,
-      payload: cut(line, end, DATA),
-      partition: Number(partitionText),
-      offset: Number(offsetText),
-      version: cut(line, end, VERSION),
-      time: cut(line, end, TIME),
-      id: cut(line, end, ID),
-      partitionText,
-      offsetText
-    }
-    // escaped texts hold no tab: the key is unambiguous
-    const key = entity + '\t' + entityId
+    if (kind === NOT_HERE) return null
+    kindOfRow[i] = kind
+    // entity, tab, entity id: escaped texts hold no tab, so the key is unambiguous
+    const key = line.slice(from, to)
     const list = byEntity.get(key)
-    if (list === undefined) byEntity.set(key, [e])
-    else list.push(e)
+    if (list === undefined) byEntity.set(key, [i])
+    else list.push(i)
   }
+  const topicText = column((rows[0] as FoldRow).line, TOPIC)
   const out: string[] = []
-  for (const [key, events] of byEntity) out.push(foldLine(key, events, kinds, topic as string))
+  const order = (a: number, b: number): number => inFoldOrder(rows[a] as FoldRow, rows[b] as FoldRow)
+  for (const [key, events] of byEntity) {
+    if (events.length > 1) events.sort(order)
+    out.push(foldLine(key, events, rows, ends, kindOfRow, topicText))
+  }
   return out
 }
 
-function inFoldOrder (a: FoldEvent, b: FoldEvent): number {
-  return a.partition - b.partition || a.offset - b.offset
+/** Column k of a line, found afresh (once per batch). */
+function column (line: string, k: number): string {
+  let from = 0
+  for (let j = 0; j < k; j++) from = line.indexOf('\t', from) + 1
+  const to = line.indexOf('\t', from)
+  return line.slice(from, to === -1 ? line.length - 1 : to)
 }
 
-function foldLine (key: string, events: FoldEvent[], kinds: Map<string, Kind | null>, topic: string): string {
-  if (events.length > 1) events.sort(inFoldOrder)
+function inFoldOrder (a: FoldRow, b: FoldRow): number {
+  return a.origin.partition - b.origin.partition || a.origin.offset - b.origin.offset
+}
+
+/** The fold line of one entity's events (row indexes, in fold order). */
+function foldLine (key: string, events: readonly number[], rows: readonly FoldRow[], ends: Int32Array, kindOfRow: Uint8Array, topic: string): string {
   let reset = false
   let deleted: boolean | null = null
   let payloads: string[] = []
-  for (const e of events) {
-    const kind = kinds.get(e.type)
-    if (kind === 'deleted') {
+  for (const i of events) {
+    const kind = kindOfRow[i]
+    if (kind === DELETED) {
       deleted = true
-    } else if (kind === 'created') {
+      continue
+    }
+    const payload = cut((rows[i] as FoldRow).line, ends, i * W, DATA)
+    if (kind === CREATED) {
       reset = true
       deleted = false
-      payloads = [e.payload === '\\N' ? 'null' : e.payload]
+      payloads = [payload === '\\N' ? 'null' : payload]
     } else {
-      payloads.push(e.payload === '\\N' ? 'null' : e.payload)
+      payloads.push(payload === '\\N' ? 'null' : payload)
     }
   }
-  const first = events[0] as FoldEvent
-  const last = events[events.length - 1] as FoldEvent
+  const f = events[0] as number
+  const l = events[events.length - 1] as number
+  const first = (rows[f] as FoldRow).origin
+  const last = rows[l] as FoldRow
+  const base = l * W
   return key + '\t' + (reset ? 't' : 'f') + '\t[' + payloads.join(',') + ']\t' + (deleted === null ? '\\N' : deleted ? 't' : 'f') + '\t' +
-    last.version + '\t' + last.time + '\t' + last.id + '\t' + topic + '\t' + last.partitionText + '\t' + last.offsetText + '\t' +
-    first.partitionText + '\t' + first.offsetText + '\n'
+    cut(last.line, ends, base, VERSION) + '\t' + cut(last.line, ends, base, TIME) + '\t' + cut(last.line, ends, base, ID) + '\t' +
+    topic + '\t' + last.origin.partition + '\t' + last.origin.offset + '\t' + first.partition + '\t' + first.offset + '\n'
 }

@@ -154,7 +154,7 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     try {
       await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
       const lines = rows.map((r) => r.line)
-      const folds = this.#stateTable === null ? null : batchFoldLines(lines)
+      const folds = this.#stateTable === null ? null : batchFoldLines(rows)
       if (this.#stateTable === null || folds !== null) {
         await copyLines(client, `${this.#table} (${COLUMNS})`, lines)
         if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)

@@ -2,13 +2,14 @@ import fc from 'fast-check'
 import { test } from 'tap'
 import { encodeCopyRow, EVENT_COLUMNS } from '../../../src/sinks/timescale/copy-encoder.ts'
 import { batchFoldLines, FOLD_COLUMNS } from '../../../src/sinks/timescale/batch-fold.ts'
+import type { FoldRow } from '../../../src/sinks/timescale/batch-fold.ts'
 import { eventChanges, foldEvents, isJsonObject } from '../../../src/state/fold.ts'
 import type { JsonObject } from '../../../src/state/fold.ts'
 
 interface Ev { type: string, entity: string | null, entityId: string | null, payload: string, partition: number, offset: number, topic?: string, id?: string }
 
-/** A log COPY line as eventCopyRow writes it (EVENT_COLUMNS order). */
-function line (e: Ev): string {
+/** A batch row: the log COPY line as eventCopyRow writes it (EVENT_COLUMNS order) and its origin. */
+function line (e: Ev): FoldRow {
   const v: Record<string, string | number | null> = {
     '"timestamp"': '2025-05-01T00:00:00Z',
     event_id: e.id ?? `${e.partition}/${e.offset}`,
@@ -21,7 +22,7 @@ function line (e: Ev): string {
     source_partition: e.partition,
     source_offset: e.offset
   }
-  return encodeCopyRow(EVENT_COLUMNS.map((c) => v[c] ?? null))
+  return { line: encodeCopyRow(EVENT_COLUMNS.map((c) => v[c] ?? null)), origin: { topic: e.topic ?? 't', partition: e.partition, offset: e.offset } }
 }
 
 /** A fold line's columns by name, unescaped enough for these tests (no tabs or backslashes in values). */
