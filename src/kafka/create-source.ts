@@ -27,6 +27,6 @@ export function createSource (config: Readonly<Config>, logger: Logger): Source 
       // two consume calls' messages can be in hand beside the in-flight ones (the next is fetched
       // while one is handled): a quarter of the in-flight budget each keeps the overshoot bounded
       fetchBatchBytes: Math.min(config.kafka.fetchBatchBytes, Math.max(65_536, Math.floor(config.inflight.maxBytes / 4))),
-      ...(prefetch !== null ? { config: { 'queued.max.messages.kbytes': Math.ceil(prefetch / 1024), 'fetch.max.bytes': prefetch, 'max.partition.fetch.bytes': Math.min(prefetch, 8 * 1_048_576) } } : {})
+      ...(prefetch !== null ? { config: { 'queued.max.messages.kbytes': Math.ceil(prefetch / 1024), 'fetch.max.bytes': prefetch, 'max.partition.fetch.bytes': Math.min(prefetch, 1_048_576) } } : {})
     })
 }

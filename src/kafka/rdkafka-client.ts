@@ -132,9 +132,11 @@ export function consumerConfig (o: RdkafkaSourceOptions): Record<string, string 
     'heartbeat.interval.ms': o.heartbeatIntervalMs ?? 3_000,
     ...(o.groupInstanceId !== undefined ? { 'group.instance.id': o.groupInstanceId } : {}),
     'socket.keepalive.enable': true,
-    // larger fetches per partition (~1.4x the throughput of the 1 MiB default); the prefetch
-    // queue stays bounded by queued.max.messages.kbytes for the whole consumer
-    'max.partition.fetch.bytes': 8 * 1024 * 1024,
+    // 1 MiB per partition per fetch (librdkafka's default, as @platformatic/kafka's): with
+    // 8 MiB the partitions of a 300,000-event backlog finished 2.7 to 9 s apart, with 1 MiB
+    // 1.0 to 2 s apart, at 4-7% of the rate (docs/benchmarks.md). The prefetch queue stays
+    // bounded by queued.max.messages.kbytes for the whole consumer
+    'max.partition.fetch.bytes': 1024 * 1024,
     'queued.max.messages.kbytes': 64 * 1024,
     // once the prefetch queue was full, librdkafka waits this long before fetching that
     // partition again (default 1 s): a resumed partition sat idle for it (256 MiB of 700 KB
