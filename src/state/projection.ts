@@ -85,11 +85,11 @@ export async function insertAndProject (client: PoolClient, t: ProjectionTables)
 
 /**
  * The projection of a batch whose events are all newly stored and already in the log, from
- * the fold table `folds` (src/sinks/timescale/batch-fold.ts: one row per entity): the same locks, order
- * test and new-entity conflicts as insertAndProject, but an entity's events are applied as one
- * merge of their changes (sql/011_batch_fold.sql) instead of one fold step per event.
+ * the fold table `folds` (src/sinks/timescale/batch-fold.ts: one row per entity): the same
+ * locks, order test and new-entity conflicts as insertAndProject, but an entity's events are
+ * applied as one merge of their changes (sql/011_batch_fold.sql), not one fold step each.
  */
-export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTables, 'log' | 'state'> & { folds: string }): Promise<number> {
+export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTables, 'log' | 'state'> & { folds: string }): Promise<void> {
   const res = await client.query<{ refold: Array<[string, string]> }>(`
     WITH cur AS (
       SELECT s.entity, s.entity_id, s.state, s.deleted, s.source_topic, s.source_partition, s.source_offset
@@ -111,7 +111,6 @@ export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTabl
         deleted = coalesce(x.deleted, x.cur_deleted), version = x.version, updated_at = x.updated_at, last_event_id = x.last_event_id,
         source_topic = x.source_topic, source_partition = x.source_partition, source_offset = x.source_offset
       FROM folded x WHERE x.seen AND s.entity = x.entity AND s.entity_id = x.entity_id
-      RETURNING 1
     ),
     created AS (
       INSERT INTO ${t.state} (${STATE_COLUMNS})
@@ -128,7 +127,6 @@ export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTabl
            ) r), '[]'::json) AS refold`)
   const keys = (res.rows[0] as { refold: Array<[string, string]> }).refold
   if (keys.length > 0) await refold(client, t, keys)
-  return keys.length
 }
 
 /**
