@@ -128,3 +128,17 @@ test('a type with a non-ASCII character takes the per-event fold, with the same 
   const row = (await pool.query('SELECT state, deleted, last_event_id FROM entity_state')).rows[0]
   t.same(row, { state: { a: 1, b: 2 }, deleted: true, last_event_id: 'n2' })
 })
+
+// the S3 sink logs snapshot events through the event sink in the batch's own transaction
+test('two writes in one transaction end as the fold of the log', async (t) => {
+  const { pool } = await stateDb(t, 't_batch_fold')
+  const at = (s: number): string => new Date(Date.parse('2025-05-01T00:00:00Z') + s * 1000).toISOString()
+  const ev = (i: number, type: string, changes: Record<string, unknown>): { event: EntityEvent, origin: KafkaMessage } =>
+    ({ event: entityEvent({ id: `w${i}`, type, entity: 'Task', entityId: 'x', timestamp: at(i), payload: { changes } }), origin: { ...placeholder, offset: i } })
+  await inTransaction(pool, async (client) => {
+    await writeAll(client, [ev(0, 'TASK_CREATED', { a: 1 }), ev(1, 'TASK_UPDATED', { b: 1 })])
+    await writeAll(client, [ev(2, 'TASK_CREATED', { c: 1 })])
+  })
+  const row = (await pool.query('SELECT state, last_event_id FROM entity_state')).rows[0]
+  t.same(row, { state: { c: 1 }, last_event_id: 'w2' }, 'the second write\'s create last')
+})
