@@ -32,6 +32,18 @@ export interface ProjectionResult {
   refolded: number
 }
 
+/**
+ * The entities to refold from the log, as a JSON array of [entity, entity_id]: those flagged
+ * (a new event before the last applied one) and new ones another transaction created meanwhile
+ * (their INSERT met a conflict). Reads the CTEs flags (refold), folded (seen) and created.
+ */
+const REFOLD_KEYS = `coalesce((SELECT json_agg(json_build_array(r.entity, r.entity_id)) FROM (
+      SELECT entity, entity_id FROM flags WHERE refold
+      UNION ALL
+      SELECT x.entity, x.entity_id FROM folded x
+      WHERE NOT x.seen AND NOT EXISTS (SELECT 1 FROM created c WHERE c.entity = x.entity AND c.entity_id = x.entity_id)
+    ) r), '[]'::json) AS refold`
+
 export async function insertAndProject (client: PoolClient, t: ProjectionTables): Promise<ProjectionResult> {
   const res = await client.query<{ stored: number, applied: number, refold: Array<[string, string]> }>(`
     WITH ${t.ctes === undefined ? '' : t.ctes + ','}
@@ -72,12 +84,7 @@ export async function insertAndProject (client: PoolClient, t: ProjectionTables)
     SELECT (SELECT count(*) FROM ins)::int AS stored,
            (SELECT count(*) FROM news)::int AS applied,
            (SELECT count(*) FROM upd)::int AS updated,
-           coalesce((SELECT json_agg(json_build_array(r.entity, r.entity_id)) FROM (
-             SELECT entity, entity_id FROM flags WHERE refold
-             UNION ALL
-             SELECT x.entity, x.entity_id FROM folded x
-             WHERE NOT x.seen AND NOT EXISTS (SELECT 1 FROM created c WHERE c.entity = x.entity AND c.entity_id = x.entity_id)
-           ) r), '[]'::json) AS refold`)
+           ${REFOLD_KEYS}`)
   const row = res.rows[0] as { stored: number, applied: number, refold: Array<[string, string]> }
   if (row.refold.length > 0) await refold(client, t, row.refold)
   return { stored: row.stored, applied: row.applied, refolded: row.refold.length }
@@ -119,12 +126,7 @@ export async function applyBatchFold (client: PoolClient, t: Pick<ProjectionTabl
       ON CONFLICT DO NOTHING
       RETURNING entity, entity_id
     )
-    SELECT coalesce((SELECT json_agg(json_build_array(r.entity, r.entity_id)) FROM (
-             SELECT entity, entity_id FROM flags WHERE refold
-             UNION ALL
-             SELECT x.entity, x.entity_id FROM folded x
-             WHERE NOT x.seen AND NOT EXISTS (SELECT 1 FROM created c WHERE c.entity = x.entity AND c.entity_id = x.entity_id)
-           ) r), '[]'::json) AS refold`)
+    SELECT ${REFOLD_KEYS}`)
   const keys = (res.rows[0] as { refold: Array<[string, string]> }).refold
   if (keys.length > 0) await refold(client, t, keys)
 }

@@ -13,11 +13,11 @@ import { EVENT_COLUMNS } from './copy-encoder.ts'
  * payload text is exactly what the log stores, already escaped for COPY.
  */
 
-/** Columns of the fold table, in batchFoldLines' order. */
-export const FOLD_COLUMNS = 'entity, entity_id, reset, payloads, deleted, version, updated_at, last_event_id, source_topic, source_partition, source_offset, first_partition, first_offset'
-
-/** The fold table's definition (a temporary table; see projection.ts). */
+/** The fold table's definition (a temporary table; see projection.ts), in batchFoldLines' order. */
 export const FOLD_TABLE_COLUMNS = 'entity text, entity_id text, reset boolean, payloads jsonb, deleted boolean, version bigint, updated_at timestamptz, last_event_id text, source_topic text, source_partition integer, source_offset bigint, first_partition integer, first_offset bigint'
+
+/** Its column names, for the COPY. */
+export const FOLD_COLUMNS = FOLD_TABLE_COLUMNS.split(', ').map((c) => c.split(' ')[0]).join(', ')
 
 const col = (name: string): number => EVENT_COLUMNS.indexOf(name)
 const TIME = col('"timestamp"')

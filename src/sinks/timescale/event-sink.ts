@@ -175,22 +175,16 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
 
   /**
    * The batch's projection from its fold lines (src/sinks/timescale/batch-fold.ts), its rows
-   * already in the log, through a temporary table. It is emptied with DELETE (ON COMMIT DELETE
-   * ROWS empties it at commit; a second write in one transaction would see the first's rows),
-   * not TRUNCATE, which gives it a new file and forgets its statistics; and analyzed when
-   * PostgreSQL knows no row count for it, once per connection. Without that the planner took a
-   * 40-row fold table for 350 rows and scanned entity_state whole, twice per batch: at half
-   * rate a batch's transaction took 47 ms at the median instead of 15 (docs/benchmarks.md).
+   * already in the log, through a temporary table analyzed when PostgreSQL knows no row count
+   * for it (once per connection). Without that the planner took a 40-row fold table for 350
+   * rows and scanned entity_state whole, twice per batch: at half rate a batch's transaction
+   * took 47 ms at the median instead of 15 (docs/benchmarks.md).
    */
   async #project (client: PoolClient, state: string, folds: readonly string[]): Promise<void> {
     const table = stageTableFor(state)
-    const res = await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${table} (${FOLD_TABLE_COLUMNS}) ON COMMIT DELETE ROWS;
-      DELETE FROM ${table};
-      SELECT reltuples < 0 AS unknown FROM pg_class WHERE oid = 'pg_temp.${table}'::regclass`)
-    // a script's results come as an array, one per statement
-    const unknown = (res as unknown as Array<QueryResult<{ unknown: boolean }>>)[2]?.rows[0]?.unknown === true
+    const unanalyzed = await freshTempTables(client, [{ name: table, definition: `(${FOLD_TABLE_COLUMNS})` }])
     await copyLines(client, `${table} (${FOLD_COLUMNS})`, folds)
-    if (unknown) await client.query(`ANALYZE ${table} (entity, entity_id)`)
+    if (unanalyzed.has(table)) await client.query(`ANALYZE ${table} (entity, entity_id)`)
     await applyBatchFold(client, { log: this.#table, state, folds: table })
   }
 
@@ -235,17 +229,12 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     return out
   }
 
-  /**
-   * Empty staging tables, on every staged write (one round trip). Not cached per connection:
-   * a temporary table created inside a transaction that is rolled back is gone, and a cache
-   * would then send the next COPY on that connection to a missing table (42P01, fatal).
-   * Emptied first: ON COMMIT DELETE ROWS empties them at commit only, so a second write in
-   * the same transaction would otherwise insert the first write's rows again.
-   */
+  /** Empty staging tables, on every staged write (freshTempTables). */
   async #prepare (client: PoolClient): Promise<void> {
-    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${this.#stage} (LIKE ${this.#table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
-      CREATE TEMP TABLE IF NOT EXISTS ${this.#stageIds} (LIKE ${this.#ids}) ON COMMIT DELETE ROWS;
-      TRUNCATE ${this.#stage}, ${this.#stageIds}`)
+    await freshTempTables(client, [
+      { name: this.#stage, definition: `(LIKE ${this.#table} INCLUDING DEFAULTS)` },
+      { name: this.#stageIds, definition: `(LIKE ${this.#ids})` }
+    ])
   }
 
   /**
@@ -292,6 +281,24 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
 }
 
 const UNIQUE_VIOLATION = '23505'
+
+/**
+ * This connection's temporary tables, created if missing and emptied, in one round trip; the
+ * names of those PostgreSQL knows no row count for (never analyzed). Not cached per
+ * connection: a temporary table created inside a transaction that is rolled back is gone, and
+ * a cache would then send the next COPY on that connection to a missing table (42P01, fatal).
+ * Emptied because ON COMMIT DELETE ROWS empties them at commit only: a second write in the
+ * same transaction would otherwise see the first write's rows. With DELETE, not TRUNCATE,
+ * which gives a table a new file and forgets its statistics (2.4 ms against 0.7 ms a batch).
+ */
+async function freshTempTables (client: PoolClient, tables: ReadonlyArray<{ name: string, definition: string }>): Promise<Set<string>> {
+  const sql = tables.map((t) => `CREATE TEMP TABLE IF NOT EXISTS ${t.name} ${t.definition} ON COMMIT DELETE ROWS; DELETE FROM ${t.name};`).join('\n') +
+    `SELECT t.name FROM (VALUES ${tables.map((t) => `('${t.name}', 'pg_temp.${t.name}'::regclass)`).join(', ')}) AS t(name, oid)
+      JOIN pg_class c ON c.oid = t.oid WHERE c.reltuples < 0`
+  // a script's results come as an array, one per statement: the last is the SELECT
+  const results = await client.query(sql) as unknown as Array<QueryResult<{ name: string }>>
+  return new Set((results[results.length - 1]?.rows ?? []).map((r) => r.name))
+}
 
 /** COPY of text lines into `target` ("table (columns)"). */
 async function copyLines (client: PoolClient, target: string, lines: readonly string[]): Promise<void> {

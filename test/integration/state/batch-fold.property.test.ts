@@ -8,7 +8,7 @@ import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
 import { decodeJson } from '../../../src/stages/decode-json.ts'
 import { validateEnvelope } from '../../../src/stages/validate-envelope.ts'
 import { foldCall } from '../../../src/state/sql.ts'
-import { entityEvent, stateDb } from '../../helpers/state-db.ts'
+import { entityEvent, origin, stateDb } from '../../helpers/state-db.ts'
 import { inTransaction } from '../../helpers/pg-transaction.ts'
 
 // Property: whatever the events and however they are cut into batches, partitions and topics,
@@ -65,7 +65,7 @@ function message (g: Gen, i: number): { event: EntityEvent, origin: KafkaMessage
   const value = Buffer.from(text)
   return { event: stage.run(value, placeholder) as EntityEvent, origin: { ...placeholder, value } }
 }
-const placeholder: KafkaMessage = { topic: 't', partition: 0, offset: 0, key: null, value: null, timestamp: 0, headers: {}, size: 0 }
+const placeholder: KafkaMessage = origin({ topic: 't', partition: 0, offset: 0 })
 
 async function writeAll (client: PoolClient, events: Array<{ event: EntityEvent, origin: KafkaMessage }>): Promise<void> {
   const sink = new TimescaleEventSink()
