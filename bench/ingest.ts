@@ -43,6 +43,8 @@ const total = Number(process.argv[2] ?? env.SLUICE_BENCH_EVENTS ?? 300_000)
 const rounds = Number(env.SLUICE_BENCH_ROUNDS ?? 2)
 const partitions = Number(env.SLUICE_BENCH_PARTITIONS ?? 6)
 const latencySeconds = Number(env.SLUICE_BENCH_LATENCY_SECONDS ?? 20)
+/** the latency runs' rate for every consumer (A/B comparisons at one rate); default: half each one's best */
+const latencyRate = Number(env.SLUICE_BENCH_LATENCY_RATE ?? 0)
 const variants = parseVariants(env.SLUICE_BENCH_VARIANTS ?? DEFAULT_VARIANTS)
 const tag = `${process.pid}_${Date.now()}`
 
@@ -195,11 +197,11 @@ async function main (): Promise<void> {
 
     if (latencySeconds > 0) {
       say()
-      say(`produce->durable latency at half the best rate of each consumer (${latencySeconds} s of events, after one warm-up event per partition; 20 ms polling of sluice_offsets, 50 ms of Kafka commits for Bento)`)
+      say(`produce->durable latency at ${latencyRate > 0 ? `${fmt(latencyRate)} events/s (SLUICE_BENCH_LATENCY_RATE)` : 'half the best rate of each consumer'} (${latencySeconds} s of events, after one warm-up event per partition; 20 ms polling of sluice_offsets, 50 ms of Kafka commits for Bento)`)
       const rows = [['variant', 'events/s', 'p50 ms', 'p99 ms', 'load average after']]
       for (const v of variants) {
         if (isCopyBaseline(v.kind)) continue
-        const l = await latencyRun(ctx, v, Math.floor((best.get(v.label) ?? 0) / 2))
+        const l = await latencyRun(ctx, v, latencyRate > 0 ? latencyRate : Math.floor((best.get(v.label) ?? 0) / 2))
         rows.push([v.label, fmt(l.rate), fmt(l.p50), fmt(l.p99), load()])
       }
       say(table(rows))

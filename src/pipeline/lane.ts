@@ -46,6 +46,10 @@ type Batch = Map<string, PartitionPending>
  * at the batch limits (rows, bytes) or when the lane is idle and the linger time passed, and
  * waits in the lane's queue for the transaction before it: whatever arrives during a slow
  * write, no batch grows past the limits.
+ *
+ * A partition whose sink work started by a record still runs (SinkBuffer.waiting: a state
+ * dump for a SNAPSHOT_TRIGGERED) stays out of the batches sealed meanwhile and goes in whole
+ * once that work settles: only its own messages wait for it, not its lane's other partitions.
  */
 export class Lane {
   readonly #o: LaneOptions
@@ -63,10 +67,6 @@ export class Lane {
     this.#o = opts
   }
 
-  get pendingMessages (): number { return this.#messages }
-  /** batches sealed and not yet durable (the one being written included) */
-  get queuedBatches (): number { return this.#queue.size + this.#queue.pending }
-
   /** The open batch's work of a partition, made on first use. */
   partition (load: PartitionLoad, topic: string, partition: number): PartitionPending {
     let p = this.#open.get(load.key)
@@ -78,7 +78,10 @@ export class Lane {
   }
 
   /** Called once per consumed message after it was added to its partition's pending work. */
-  added (bytes: number): void {
+  added (p: PartitionPending, bytes: number): void {
+    // a partition waiting for its sink work neither counts towards the limits nor lingers:
+    // it is sealed when that work settles (#wait)
+    if (p.awaited !== null) return
     this.#messages++
     this.#bytes += bytes
     if (this.#messages >= this.#o.maxRows || this.#bytes >= this.#o.maxBytes) {
@@ -94,8 +97,9 @@ export class Lane {
       const p = this.#open.get(key)
       if (p === undefined) continue
       this.#open.delete(key)
-      this.#messages -= p.messages
-      this.#bytes -= p.bytes
+      // a partition that waited was not counted (added), or not all of it
+      this.#messages = Math.max(0, this.#messages - p.messages)
+      this.#bytes = Math.max(0, this.#bytes - p.bytes)
       this.#o.budget.release(p.load, p.messages, p.bytes)
     }
   }
@@ -105,6 +109,9 @@ export class Lane {
     while (this.#open.size > 0 || !this.#idle()) {
       this.#seal()
       await this.#queue.onIdle()
+      // what is still open waits for its sink work: sealed when that settles
+      const waits = [...this.#open.values()].map((p) => p.awaited).filter((w) => w !== null)
+      if (waits.length > 0) await Promise.all(waits)
     }
   }
 
@@ -124,8 +131,28 @@ export class Lane {
     this.#open = new Map()
     this.#messages = 0
     this.#bytes = 0
+    for (const [key, p] of batch) {
+      const w = p.waiting()
+      if (w === null) continue
+      batch.delete(key)
+      this.#open.set(key, p)
+      this.#wait(p, w)
+    }
+    if (batch.size === 0) return
     // #flush reports a failure that is not retried to onFatal itself
     this.#queue.add(async () => { await this.#flush(batch) }).catch((err) => this.#o.onFatal(classifyPgError(err, 'writing a batch')))
+  }
+
+  /** Seals the partition (with whatever else is open) once its sink work settles. */
+  #wait (p: PartitionPending, w: Promise<void>): void {
+    if (p.awaited === w) return
+    p.awaited = w
+    w.then(() => {
+      if (p.awaited !== w) return
+      p.awaited = null
+      // a batch being written seals what is open when it ends (#flush)
+      if (this.#idle()) this.#seal()
+    }, () => {})
   }
 
   async #flush (batch: Batch): Promise<void> {

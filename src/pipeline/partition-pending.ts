@@ -25,6 +25,8 @@ export class PartitionPending {
   bytes = 0
   /** large values freed once the batch is durable (release.ts) */
   readonly large: Buffer[] = []
+  /** the sink work its lane waits for before sealing it (lane.ts), once seen */
+  awaited: Promise<void> | null = null
 
   constructor (topic: string, partition: number, load: PartitionLoad) {
     this.topic = topic
@@ -39,6 +41,15 @@ export class PartitionPending {
       this.routes.set(route, rb)
     }
     rb.buffer.add(record, origin)
+  }
+
+  /** Sink work started by its records that is still running (SinkBuffer.waiting), or null. */
+  waiting (): Promise<void> | null {
+    for (const rb of this.routes.values()) {
+      const w = rb.buffer.waiting?.() ?? null
+      if (w !== null) return w
+    }
+    return null
   }
 
   consumed (origin: KafkaMessage): void {

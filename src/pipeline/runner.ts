@@ -237,7 +237,7 @@ export class PipelineRunner extends EventEmitter {
         run = 0
       }
       run++
-      lane.added(m.size)
+      lane.added(pending, m.size)
     }
     if (run > 0) this.#countConsumed(runTopic, run)
   }

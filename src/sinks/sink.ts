@@ -73,6 +73,13 @@ export interface SinkBuffer<R> {
   add (record: R, origin: KafkaMessage): void
   readonly count: number
   readonly bytes: number
+  /**
+   * Work a record of this buffer started when it was taken in (a state dump), which `prepare`
+   * would wait for: while it runs, the lane leaves the partition out of the batches it seals,
+   * so its other partitions are not held up; the partition goes in once it settles. null
+   * when nothing runs. Optional; must be synchronous and cheap, and the promise never rejects.
+   */
+  waiting? (): Promise<void> | null
 }
 
 export interface Rejected {

@@ -26,6 +26,7 @@ import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
 import { SnapshotBuffer } from './snapshot-buffer.ts'
 import type { ChunkItem, InlineItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
 import { dumpWithRetry } from './state-dump.ts'
+import { StateDumps, newestOf } from './state-dumps.ts'
 
 export interface S3SnapshotSinkOptions {
   name?: string
@@ -81,8 +82,8 @@ interface Open {
   expiry: NodeJS.Timeout
   /** snapshot ids whose upload row could not be deleted after a failure (database down): retried by the expiry timer */
   unforgotten: Set<string>
-  /** the latest state dump (running or done), shared by triggers read before it started */
-  lastDump: { startedAt: number, snapshotId: string, key: string, result: ReturnType<typeof dumpWithRetry> } | null
+  /** the state dumps, started as triggers are read and shared by the batches they answer */
+  dumps: StateDumps
   /** metadata/snapshot_index.json, rewritten after commits that indexed a snapshot */
   indexDocument: IndexDocumentWriter
 }
@@ -136,7 +137,15 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
     expiry.unref()
     const indexDocument = new IndexDocumentWriter({ pool, put: async (doc) => this.#putIndexDocument(s3, retry, doc), logger: rt.logger })
-    this.#open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, unforgotten: new Set(), lastDump: null, indexDocument }
+    const dumps = new StateDumps({
+      shareMs: c.dumpShareMs,
+      keyOf: (id) => this.keyOf(id, 'state'),
+      unanswered: async (items) => (await this.#unanswered(open, items)).todo,
+      dump: async (first, key) => await this.#dump(open, first, key),
+      cleanUp: async (id, key) => { await this.#cleanUp(open, id, key) }
+    })
+    const open: Open = { rt, s3, pool, assembler, queues: new ChunkQueues(async (c) => assembler.handle(c, pool)), retry, lastSweep: 0, expiry, unforgotten: new Set(), dumps, indexDocument }
+    this.#open = open
     // a worker stopped between a commit and its rewrite left the document behind the table
     const indexed = await pool.query('SELECT EXISTS (SELECT 1 FROM snapshots) AS any').then((r) => r.rows[0].any === true, () => false)
     if (indexed) indexDocument.request()
@@ -150,6 +159,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     this.#open = null
     clearInterval(o.expiry)
     await o.queues.stop()
+    await o.dumps.settled()
     await o.assembler.close()
     await o.indexDocument.settled()
     o.s3.destroy()
@@ -157,7 +167,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
 
   createBuffer (): Buffer_ {
     const o = this.#open
-    return new SnapshotBuffer<Prepared>(o === null ? null : (c) => { o.queues.of(c.origin).push(c) })
+    if (o === null) return new SnapshotBuffer<Prepared>(null)
+    return new SnapshotBuffer<Prepared>({ chunk: (c) => { o.queues.of(c.origin).push(c) }, trigger: (t) => o.dumps.early(t) })
   }
 
   heldOffset (topic: string, partition: number): number | undefined {
@@ -168,6 +179,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const o = this.#open
     if (o === null) return
     const unhandled = await o.queues.stop(tps)
+    // a dump started for a trigger of these partitions ends here, not under the next owner's dump of its key
+    await o.dumps.settled()
     await o.assembler.revoked(tps)
     for (const [tp, offset] of unhandled) o.assembler.holdRevoked(tp, offset)
   }
@@ -329,30 +342,33 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  async #triggers (o: Open, items: TriggerItem[], w: Prepared): Promise<void> {
+  /** The triggers whose snapshot is still to be made (todo) and the redelivered ones (done). */
+  async #unanswered (o: Open, items: TriggerItem[]): Promise<{ todo: TriggerItem[], done: TriggerItem[] }> {
     let indexed: Awaited<ReturnType<typeof indexedOrigins>>
     try {
       indexed = await indexedOrigins(o.pool, items.map((t) => t.snapshotId))
     } catch (err) {
       throw classifyPgError(err, 'reading the snapshot index')
     }
-    const todo: TriggerItem[] = []
+    const r: { todo: TriggerItem[], done: TriggerItem[] } = { todo: [], done: [] }
     for (const t of items) {
       const done = indexed.get(t.snapshotId)
       // a redelivered trigger whose snapshot is stored: nothing to do (it is logged again, a duplicate)
-      if (done !== undefined && done.topic === t.origin.topic && done.partition === t.origin.partition && done.offset === t.origin.offset) w.logged.push(t)
-      else todo.push(t)
+      if (done !== undefined && done.topic === t.origin.topic && done.partition === t.origin.partition && done.offset === t.origin.offset) r.done.push(t)
+      else r.todo.push(t)
     }
+    return r
+  }
+
+  async #triggers (o: Open, items: TriggerItem[], w: Prepared): Promise<void> {
+    const { todo, done } = await this.#unanswered(o, items)
+    for (const t of done) w.logged.push(t)
     if (todo.length === 0) return
-    const first = todo[0] as TriggerItem
-    // a dump started after every one of these triggers was read, or at most dumpShareMs
-    // before, answers them all: another lane's (running or done) is shared rather than
-    // dumping again (its covers and as_of say what it holds)
-    const newest = Math.max(...todo.map((t) => t.receivedAt))
-    const last = o.lastDump
-    const shared = last !== null && last.startedAt >= newest - this.#o.s3.dumpShareMs
-    const mine = shared ? last : { startedAt: Date.now(), snapshotId: first.snapshotId, key: this.keyOf(first.snapshotId, 'state'), result: this.#dump(o, first) }
-    if (!shared) o.lastDump = mine
+    // a dump asked for after every one of these triggers was read, or at most dumpShareMs
+    // before, answers them all: one started as they were read, or another lane's (running
+    // or done), rather than dumping again (its covers and as_of say what it holds)
+    const newest = newestOf(todo)
+    const mine = o.dumps.shareable(newest.receivedAt) ?? o.dumps.start(newest)
     const key = mine.key
     try {
       const dump = await mine.result
@@ -384,18 +400,16 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
         })
         w.logged.push(t)
       }
-      o.rt.logger.info({ snapshotId: first.snapshotId, key, triggers: todo.length, rows: dump.rows, bytes: dump.size, shared }, 'state snapshot dumped')
+      o.rt.logger.info({ snapshotId: mine.snapshotId, key, triggers: todo.length, rows: dump.rows, bytes: dump.size }, 'state snapshot dumped')
     } catch (err) {
-      if (o.lastDump === mine) o.lastDump = null
-      if (!shared) await this.#cleanUp(o, first.snapshotId, key)
+      // the dump cleaned up after itself (state-dumps.ts)
       for (const t of todo) this.#fail(o, w, t, t.snapshotId, 'state', key, err)
     }
   }
 
-  /** One state dump to snapshots/<first trigger's id>.jsonl.gz, recorded in snapshot_uploads while it runs. */
-  async #dump (o: Open, first: TriggerItem): ReturnType<typeof dumpWithRetry> {
+  /** One state dump to snapshots/<trigger's id>.jsonl.gz, recorded in snapshot_uploads while it runs. */
+  async #dump (o: Open, first: TriggerItem, key: string): ReturnType<typeof dumpWithRetry> {
     const c = this.#o.s3
-    const key = this.keyOf(first.snapshotId, 'state')
     await record(o, { snapshotId: first.snapshotId, key, uploadId: '', origin: first.origin })
     return dumpWithRetry({ pool: o.pool, s3: o.s3, bucket: c.bucket, key, group: o.rt.group, partBytes: c.partBytes, queueSize: c.queueSize, metadata: { 'sluice-snapshot-id': first.snapshotId, 'sluice-kind': 'state' } }, o.retry)
   }

@@ -105,7 +105,7 @@ export async function dumpEntityState (o: StateDumpOptions): Promise<StateDump> 
         cb(null, chunk)
       }
     })
-    const streaming = pipeline(copy, lineCounter(lines), createGzip(), tap, body)
+    const streaming = pipeline(copy, lineCounter(lines), createGzip({ level: 1 }), tap, body)
     const [streamed, uploaded] = await Promise.allSettled([streaming, uploading])
     if (s3Error !== null) {
       broken = streamed.status === 'rejected'

@@ -259,6 +259,30 @@ test('SLUICE_S3_DUMP_SHARE_MS: a trigger read within it of a dump\'s start share
   t.equal((await listKeys(f.s3, `${f.prefix}snapshots/`)).length, 1, 'one dump')
 })
 
+test('SNAPSHOT_TRIGGERED: the dump starts when the trigger is read, before its batch is prepared; the buffer waits for it meanwhile', async (t) => {
+  const f = await sinkFixture(t, 'state-early', { dumpShareMs: 0 })
+  await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)
+    SELECT 'Task', 'task_' || i, 1, '{}', now(), 'e' || i, 'events', 0, i FROM generate_series(1, 50) i`)
+  const buffer = f.buffer([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'early' })], 10)
+  const waiting = buffer.waiting()
+  t.ok(waiting !== null, 'the buffer says it waits for work it started')
+  await waiting
+  t.equal(buffer.waiting(), null, 'and stops waiting once the dump is done')
+  const keys = await listKeys(f.s3, `${f.prefix}snapshots/`)
+  t.equal(keys.length, 1, 'the dump is stored before the batch is prepared')
+  t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshots')).rows[0].n, 0, 'not indexed yet: that is the batch\'s')
+  await f.sink.prepare([buffer])
+  const r = await inTransaction(f.pool, async (client) => f.sink.write(client, [buffer]))
+  t.same(r.rejected, [])
+  t.same(await listKeys(f.s3, `${f.prefix}snapshots/`), keys, 'the batch uses that dump: no second one')
+  t.equal((await f.pool.query("SELECT object_key FROM snapshots WHERE snapshot_id = 'early'")).rows[0].object_key, keys[0])
+  // a redelivered trigger whose snapshot is indexed starts nothing
+  const again = f.buffer([envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'early' })], 10)
+  await again.waiting()
+  t.same(await listKeys(f.s3, `${f.prefix}snapshots/`), keys, 'redelivery: no new object, the stored one not overwritten')
+  t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshot_uploads')).rows[0].n, 0, 'no upload recorded as open')
+})
+
 test('SNAPSHOT_TRIGGERED whose batch transaction is lost after the dump (a PostgreSQL crash): the retried batch leaves no snapshot_uploads row', async (t) => {
   const f = await sinkFixture(t, 'state-rollback')
   await f.pool.query(`INSERT INTO entity_state (entity, entity_id, version, state, updated_at, last_event_id, source_topic, source_partition, source_offset)

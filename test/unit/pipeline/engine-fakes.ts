@@ -128,8 +128,22 @@ export class FakeDb {
 class MemoryBuffer implements SinkBuffer<string> {
   readonly items: Array<{ record: string, origin: KafkaMessage }> = []
   bytes = 0
+  #waiting: Promise<void> | null = null
+  readonly #sink: MemorySink
+  constructor (sink: MemorySink) { this.#sink = sink }
   get count (): number { return this.items.length }
-  add (record: string, origin: KafkaMessage): void { this.items.push({ record, origin }); this.bytes += origin.size }
+  add (record: string, origin: KafkaMessage): void {
+    this.items.push({ record, origin })
+    this.bytes += origin.size
+    // like a state dump started by a SNAPSHOT_TRIGGERED: work its batch's prepare waits for
+    const hold = this.#sink.hold
+    if (record.startsWith(this.#sink.holdPrefix) && hold !== null) {
+      this.#waiting = hold
+      hold.then(() => { if (this.#waiting === hold) this.#waiting = null }, () => {})
+    }
+  }
+
+  waiting (): Promise<void> | null { return this.#waiting }
 }
 
 /** Records what it writes into the fake transaction; fails, rejects or waits on cue. */
@@ -145,8 +159,15 @@ export class MemorySink implements Sink<string> {
   readonly writes: string[][] = []
   inFlight = 0
   maxInFlight = 0
+  /** records starting with holdPrefix start work (`hold`) that prepare waits for */
+  holdPrefix = 'hold'
+  hold: Promise<void> | null = null
 
-  createBuffer (): MemoryBuffer { return new MemoryBuffer() }
+  createBuffer (): MemoryBuffer { return new MemoryBuffer(this) }
+
+  async prepare (buffers: ReadonlyArray<SinkBuffer<string>>): Promise<void> {
+    for (const b of buffers) await b.waiting?.()
+  }
 
   async write (client: unknown, buffers: ReadonlyArray<SinkBuffer<string>>): Promise<SinkWriteResult> {
     const items = (buffers as MemoryBuffer[]).flatMap((b) => b.items)
