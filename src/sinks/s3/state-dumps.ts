@@ -106,8 +106,7 @@ export class StateDumps {
   }
 
   async #answer (items: TriggerItem[]): Promise<void> {
-    let newest = 0
-    for (const t of items) newest = Math.max(newest, t.receivedAt)
+    const newest = newestOf(items).receivedAt
     let d = this.shareable(newest)
     if (d === null) {
       const todo = await this.#o.unanswered(items)
