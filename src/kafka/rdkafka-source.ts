@@ -4,6 +4,7 @@ import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as 
 import { SluiceError } from '../errors.ts'
 import { brokerList } from './brokers.ts'
 import { ConsumeSizer } from './consume-sizer.ts'
+import { FetchWaker } from './fetch-waker.ts'
 import { CommitWaiters, consumerConfig, fromRdkafka, isFatalRdkafka, rdkafkaDetail } from './rdkafka-client.ts'
 import { SourceCore } from './source-core.ts'
 import type { RdkafkaSourceOptions } from './rdkafka-client.ts'
@@ -57,6 +58,7 @@ export class RdkafkaSource implements Source {
   #closed: Promise<void> | null = null
   #downTimer: NodeJS.Timeout | null = null
   readonly #commits = new CommitWaiters()
+  readonly #waker = new FetchWaker(() => this.#core.closing ? null : this.#consumer)
 
   constructor (opts: RdkafkaSourceOptions) {
     if (opts.topics.length === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource needs at least one topic')
@@ -101,7 +103,9 @@ export class RdkafkaSource implements Source {
   resume (partitions: TopicPartition[]): void {
     this.#core.resume(partitions)
     const now = this.#ofAssigned(partitions)
-    if (now.length > 0) this.#core.call(() => this.#consumer?.resume(now), 'resume')
+    if (now.length === 0) return
+    this.#core.call(() => this.#consumer?.resume(now), 'resume')
+    this.#waker.wake(now) // fetch-waker.ts: librdkafka would fetch them up to a second later
   }
 
   async seek (tp: TopicPartition, offset: number): Promise<void> {
@@ -366,6 +370,7 @@ export class RdkafkaSource implements Source {
     await this.#core.settle()
     this.#core.closing = true
     this.#core.ready = false
+    await this.#waker.stop()
     this.#live.clear()
     this.#held.clear()
     if (this.#assigned.length > 0) await this.#revoke(this.#assigned)
