@@ -20,6 +20,8 @@ export class ChunkQueue {
   #running: Promise<void> | null = null
   #error: unknown = null
   #stopped = false
+  /** resolved (and replaced) each time a chunk is handled or the run ends */
+  #progress: { promise: Promise<void>, resolve: () => void } | null = null
 
   constructor (handle: (c: ChunkItem) => Promise<ChunkOutcome>) {
     this.#handle = handle
@@ -51,7 +53,8 @@ export class ChunkQueue {
       }
       if (!this.#items.includes(c)) this.#items.push(c)
       this.#kick()
-      await this.#running
+      // this chunk, not the whole queue: a batch is written as soon as its own chunks are in parts
+      await this.#progressed()
     }
   }
 
@@ -70,7 +73,25 @@ export class ChunkQueue {
 
   #kick (): void {
     if (this.#running !== null || this.#error !== null || this.#stopped) return
-    this.#running = this.#run().finally(() => { this.#running = null })
+    this.#running = this.#run().finally(() => {
+      this.#running = null
+      this.#progressMade()
+    })
+  }
+
+  #progressed (): Promise<void> {
+    if (this.#progress === null) {
+      let resolve = (): void => {}
+      const promise = new Promise<void>((_resolve) => { resolve = _resolve })
+      this.#progress = { promise, resolve }
+    }
+    return this.#progress.promise
+  }
+
+  #progressMade (): void {
+    const p = this.#progress
+    this.#progress = null
+    p?.resolve()
   }
 
   async #run (): Promise<void> {
@@ -83,6 +104,7 @@ export class ChunkQueue {
         return
       }
       this.#items.shift()
+      this.#progressMade()
     }
   }
 }
