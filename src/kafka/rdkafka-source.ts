@@ -39,6 +39,8 @@ const E = Kafka.CODES.ERRORS
  * delivered: they are kept back here, in offset order, and handed over ahead of newer
  * messages once the partition is resumed (dropped if it is revoked first). At most one
  * consume batch per partition is kept; no seek, so no race between a seek and a resume.
+ * A resume is followed by a wake of librdkafka's fetcher (fetch-waker.ts): without it, a
+ * partition resumed while its broker had nothing else to fetch waited up to a second.
  */
 export class RdkafkaSource implements Source {
   readonly kind = 'rdkafka' as const
