@@ -191,6 +191,7 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   await f.pool.query("INSERT INTO sluice_offsets (consumer_group, topic, partition, next_offset) VALUES ('g1', 'events', 0, 42), ('other', 'events', 0, 7)")
   await f.pool.query(`INSERT INTO entity_event_logs ("timestamp", event_id, event_type, event_data, source_topic, source_partition, source_offset)
     VALUES ('2025-02-25T11:00:00Z', 'x1', 'TASK_CREATED', '{}', 'events', 0, 41)`)
+  const ordered = (await f.pool.query('SELECT entity, entity_id FROM entity_state ORDER BY entity, entity_id')).rows
   const t1 = envelope('SNAPSHOT_TRIGGERED', { triggerReason: 'manual' })
   const t2 = envelope('SNAPSHOT_TRIGGERED', { snapshotId: 'nightly_1' })
   const r = await f.write([t1, t2], 100)
@@ -205,6 +206,7 @@ test('SNAPSHOT_TRIGGERED: a consistent gzip NDJSON dump of entity_state with cov
   t.equal(Number(row.size_bytes), gz.length)
   const lines = gunzipSync(gz).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l))
   t.equal(lines.length, 301, 'one line per entity_state row')
+  t.same(lines.map((l) => [l.entity, l.entity_id]), ordered.map((x) => [x.entity, x.entity_id]), 'in (entity, entity_id) order: the same state, the same bytes')
   t.equal(lines.find((l) => l.entity_id === 'task_7').state.note, 'back\\slash "q"', 'row_to_json text verbatim (escapes intact)')
   t.same(row.counts, { Group: 1, Task: 300 })
   t.same(row.covers, [{ topic: 'events', partition: 0, offset: 42 }], 'covers: the group\'s stored offsets')
