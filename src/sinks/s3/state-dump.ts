@@ -53,6 +53,14 @@ function lineCounter (count: { n: number }): Transform {
 }
 
 /**
+ * The dump's time and as_of (the log's newest event time): an index scan of the log's time
+ * index (a hypertable's own; sql/012_time_index.postgres.sql on plain PostgreSQL).
+ */
+export function headSql (log: string): string {
+  return `SELECT now() AS now, (SELECT max("timestamp") FROM ${log}) AS as_of`
+}
+
+/**
  * A consistent dump of entity_state: one REPEATABLE READ transaction reads sluice_offsets
  * (covers), max(timestamp) of the event log (as_of), the counts, and streams
  * `row_to_json(entity_state)` one row per line (NDJSON) through gzip and sha256 into a
@@ -75,7 +83,7 @@ export async function dumpEntityState (o: StateDumpOptions): Promise<StateDump> 
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     const offsets = await client.query('SELECT topic, partition, next_offset FROM sluice_offsets WHERE consumer_group = $1 ORDER BY topic, partition', [o.group])
     const covers = offsets.rows.map((r) => ({ topic: r.topic as string, partition: r.partition as number, offset: Number(r.next_offset) }))
-    const head = await client.query(`SELECT now() AS now, (SELECT max("timestamp") FROM ${log}) AS as_of`)
+    const head = await client.query(headSql(log))
     const byEntity = await client.query(`SELECT entity, count(*)::bigint AS n FROM ${state} GROUP BY entity ORDER BY entity`)
     const counts: Record<string, number> = {}
     for (const r of byEntity.rows) counts[r.entity as string] = Number(r.n)

@@ -5,6 +5,7 @@ import type { Test } from 'tap'
 import { SluiceError } from '../../../src/errors.ts'
 import { listMigrations, migrate } from '../../../src/sinks/timescale/migrate.ts'
 import { quoteIdent } from '../../../src/db/quote-ident.ts'
+import { headSql } from '../../../src/sinks/s3/state-dump.ts'
 import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
 
 // Against the real PostgreSQL of scripts/stack.sh (plain PostgreSQL, no TimescaleDB).
@@ -194,4 +195,28 @@ test('event_counts_hourly counts events per UTC hour and type, whatever the sess
       client.release()
     }
   }
+})
+
+/** The relations a plan reads whole (Seq Scan nodes, parallel or not). */
+function seqScans (plan: Record<string, unknown>): string[] {
+  const own = String(plan['Node Type']).endsWith('Seq Scan') ? [String(plan['Relation Name'])] : []
+  return own.concat(((plan.Plans ?? []) as Array<Record<string, unknown>>).flatMap(seqScans))
+}
+
+test('a state dump reads the log\'s newest time from an index, not a scan of the whole log', async (t) => {
+  const schema = freshSchema(t)
+  const pool = newPool(schema)
+  t.teardown(() => pool.end())
+  await migrate(pool, schema, SQL_DIR)
+  // enough rows that a scan would cost what an index lookup does not, times out of order
+  await pool.query(
+    `INSERT INTO entity_event_logs ("timestamp", event_id, event_type, event_data, source_topic, source_partition, source_offset)
+     SELECT timestamptz '2025-02-25T10:00:00Z' + ((i * 7919) % 50000) * interval '1 second', 'e' || i, 'TASK_UPDATED', '{}'::jsonb, 'events', 0, i
+     FROM generate_series(1, 50000) AS i`)
+  await pool.query('ANALYZE entity_event_logs')
+  const sql = headSql('entity_event_logs')
+  const plan = (await pool.query(`EXPLAIN (FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0].Plan as Record<string, unknown>
+  t.same(seqScans(plan), [], 'no relation read whole')
+  const head = await pool.query(sql)
+  t.equal((head.rows[0].as_of as Date).toISOString(), '2025-02-25T23:53:19.000Z', 'as_of is the newest event time')
 })

@@ -1,0 +1,2 @@
+-- TimescaleDB: create_hypertable (002) already indexed the log by ("timestamp" DESC).
+SELECT 1;
