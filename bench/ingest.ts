@@ -60,7 +60,7 @@ function roundTable (results: RunResult[]): string {
   const rate = (r: RunResult | undefined): number | null => r === undefined ? null : r.events / r.seconds
   const psql = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'psql'))
   const bento = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'bento'))
-  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'Kafka CPU s', 'peak RSS MiB', 'first/last partition done s']]
+  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'Kafka CPU s', 'peak RSS MiB', 'first/last partition done s', 'partition rates min/max']]
   for (const r of results) {
     const own = rate(r) as number
     rows.push([
@@ -74,7 +74,8 @@ function roundTable (results: RunResult[]): string {
       fmt(r.pgCpu, 1),
       fmt(r.kafkaCpu, 1),
       fmt(r.peakRssMiB),
-      r.firstPartition === null ? '-' : `${fmt(r.firstPartition, 1)} / ${fmt(r.lastPartition, 1)}`
+      r.firstPartition === null ? '-' : `${fmt(r.firstPartition, 1)} / ${fmt(r.lastPartition, 1)}`,
+      fmt(r.partitionRates, 2)
     ])
   }
   return table(rows)
@@ -159,7 +160,8 @@ async function main (): Promise<void> {
   say(`variants: ${variants.map((v) => `${v.label}${Object.keys(v.env).length > 0 ? ` (${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(' ')})` : ''}`).join(', ')}`)
   say(`load average at start: ${load()}`)
   say('events/s: from process start to every partition durable (x psql, x bento: its ratios in the same round); start s: to the first durable offset;')
-  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; Kafka CPU s: the broker; first/last partition done: seconds from process start')
+  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; Kafka CPU s: the broker; first/last partition done: seconds from process start;')
+  say('partition rates min/max: the slowest partition\'s events/s over the fastest\'s, each from the first durable offset to its own end (1.00: one rate for all, whatever their sizes)')
 
   const topic = `bench-${tag}`
   await ensureTopics(brokers, [{ name: topic, partitions }])

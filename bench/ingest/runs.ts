@@ -43,6 +43,12 @@ export interface RunResult {
   /** seconds from process start to the first and the last partition done (null for psql) */
   firstPartition: number | null
   lastPartition: number | null
+  /**
+   * The slowest partition's rate over the fastest's (its events over the time from the first
+   * durable offset to its own end; null for psql): 1.0 when partitions advance at one rate,
+   * whatever their sizes, which set the finish times apart even then.
+   */
+  partitionRates: number | null
   progress: Progress | null
 }
 
@@ -85,7 +91,7 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
   const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
   if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
-  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, progress: null }
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, partitionRates: null, progress: null }
 }
 
 export interface ConsumerRun {
@@ -156,8 +162,20 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     peakRssMiB: sampler.rss,
     firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
     lastPartition: finishes.length === 0 ? null : at(Math.max(...finishes)),
+    partitionRates: r.during === undefined ? rateSpread(r.ends, progress) : null,
     progress
   }
+}
+
+/** min/max of the partitions' rates, each its events over the time from the first durable offset to its end. */
+function rateSpread (ends: Positions, progress: Progress): number | null {
+  const rates: number[] = []
+  for (const [p, end] of ends) {
+    const done = progress.finishedAt.get(p)
+    if (done === undefined || !(done > progress.firstAt)) return null
+    rates.push(end / (done - progress.firstAt))
+  }
+  return rates.length === 0 ? null : Math.min(...rates) / Math.max(...rates)
 }
 
 function kafkaCpu (ctx: BenchContext): number | null {
