@@ -1,7 +1,5 @@
-import { Readable } from 'node:stream'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
 import type { Pool, PoolClient } from 'pg'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
@@ -14,19 +12,20 @@ import { classifyPgError } from '../../db/pg-errors.ts'
 import { ChunkAssembler } from './chunk-assembler.ts'
 import type { ChunkOutcome } from './chunk-assembler.ts'
 import { ChunkQueues } from './chunk-queue.ts'
-import { documentPieces, measureDocument } from './inline-document.ts'
-import type { DocumentStats } from './inline-document.ts'
+import { measureDocument } from './inline-document.ts'
+import { storedInlineEvent, uploadInline } from './inline-upload.ts'
 import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
 import { IndexDocumentWriter } from './index-document.ts'
-import { forgetUpload, indexedOrigins, recordUpload, upsertIndex } from './snapshot-index.ts'
+import { forgetUpload, recordUpload, upsertIndex } from './snapshot-index.ts'
 import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
 import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
 import { SnapshotBuffer } from './snapshot-buffer.ts'
 import type { ChunkItem, InlineItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
 import { dumpWithRetry } from './state-dump.ts'
 import { StateDumps, newestOf } from './state-dumps.ts'
+import { dumpEntry, unansweredTriggers } from './trigger-answers.ts'
 
 export interface S3SnapshotSinkOptions {
   name?: string
@@ -140,7 +139,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const dumps = new StateDumps({
       shareMs: c.dumpShareMs,
       keyOf: (id) => this.keyOf(id, 'state'),
-      unanswered: async (items) => (await this.#unanswered(open, items)).todo,
+      unanswered: async (items) => (await unansweredTriggers(pool, items)).todo,
       dump: async (first, key) => await this.#dump(open, first, key),
       cleanUp: async (id, key) => { await this.#cleanUp(open, id, key) }
     })
@@ -272,50 +271,13 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const key = this.keyOf(s.snapshotId, 'inline')
     const c = this.#o.s3
     const stats = measureDocument(s) // first pass: hash and size, so the object's metadata can carry them
-    const metadata = {
-      sha256: stats.sha256,
-      size: String(stats.size),
-      'data-sha256': stats.dataSha256,
-      counts: encodeURIComponent(JSON.stringify(stats.counts)).slice(0, 1024),
-      'sluice-snapshot-id': s.snapshotId,
-      'sluice-kind': 'inline'
-    }
     const multipart = stats.size > c.partBytes
     try {
       if (multipart) await record(o, { snapshotId: s.snapshotId, key, uploadId: '', origin: item.origin })
-      const etag = await withS3Retry(`uploading ${key}`, o.retry, async () => {
-        const again: Partial<DocumentStats> = {}
-        const upload = new Upload({
-          client: o.s3,
-          params: { Bucket: c.bucket, Key: key, Body: Readable.from(documentPieces(s, again)), ContentType: 'application/json', Metadata: metadata },
-          partSize: c.partBytes,
-          queueSize: c.queueSize,
-          leavePartsOnError: false
-        })
-        const res = await upload.done()
-        if (again.sha256 !== stats.sha256) throw new SluiceError('SLUICE_ERR_PIPELINE', `snapshot ${s.snapshotId} serialised to different bytes twice`)
-        return res.ETag
-      })
+      const entry = await uploadInline({ s3: o.s3, bucket: c.bucket, key, partBytes: c.partBytes, queueSize: c.queueSize, retry: o.retry }, item, stats)
       if (multipart) w.forget.push({ snapshotId: s.snapshotId, uploadId: '' })
-      const entry: IndexEntry = {
-        snapshotId: s.snapshotId,
-        key,
-        kind: 'inline',
-        createdAt: s.createdAt,
-        createdBy: s.createdBy,
-        triggerEvent: s.triggerEvent,
-        version: item.event.version,
-        counts: stats.counts,
-        checksum: `sha256:${stats.sha256}`,
-        size: stats.size,
-        etag: etag ?? null,
-        covers: null,
-        asOf: null,
-        origin: item.origin
-      }
       w.indexed.push({ entry, at: new Date().toISOString(), cause: item.event })
-      const { data: _data, ...payload } = item.event.payload
-      w.logged.push({ event: { ...item.event, payload: { ...payload, stored: { key, checksum: entry.checksum, size: entry.size, counts: entry.counts } } }, origin: item.origin })
+      w.logged.push({ event: storedInlineEvent(item.event, entry), origin: item.origin })
     } catch (err) {
       if (multipart) await this.#cleanUp(o, s.snapshotId, key)
       this.#fail(o, w, item, s.snapshotId, 'inline', key, err)
@@ -342,26 +304,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
   }
 
-  /** The triggers whose snapshot is still to be made (todo) and the redelivered ones (done). */
-  async #unanswered (o: Open, items: TriggerItem[]): Promise<{ todo: TriggerItem[], done: TriggerItem[] }> {
-    let indexed: Awaited<ReturnType<typeof indexedOrigins>>
-    try {
-      indexed = await indexedOrigins(o.pool, items.map((t) => t.snapshotId))
-    } catch (err) {
-      throw classifyPgError(err, 'reading the snapshot index')
-    }
-    const r: { todo: TriggerItem[], done: TriggerItem[] } = { todo: [], done: [] }
-    for (const t of items) {
-      const done = indexed.get(t.snapshotId)
-      // a redelivered trigger whose snapshot is stored: nothing to do (it is logged again, a duplicate)
-      if (done !== undefined && done.topic === t.origin.topic && done.partition === t.origin.partition && done.offset === t.origin.offset) r.done.push(t)
-      else r.todo.push(t)
-    }
-    return r
-  }
-
   async #triggers (o: Open, items: TriggerItem[], w: Prepared): Promise<void> {
-    const { todo, done } = await this.#unanswered(o, items)
+    const { todo, done } = await unansweredTriggers(o.pool, items)
     for (const t of done) w.logged.push(t)
     if (todo.length === 0) return
     // a dump asked for after every one of these triggers was read, or at most dumpShareMs
@@ -377,27 +321,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       w.forget.push({ snapshotId: mine.snapshotId, uploadId: '' })
       const at = new Date().toISOString()
       for (const t of todo) {
-        const p = t.event.payload
-        w.indexed.push({
-          at,
-          cause: t.event,
-          entry: {
-            snapshotId: t.snapshotId,
-            key,
-            kind: 'state',
-            createdAt: dump.createdAt,
-            createdBy: (typeof p.createdBy === 'string' ? p.createdBy : null) ?? t.event.userName ?? 'sluice',
-            triggerEvent: typeof p.triggerEvent === 'string' ? p.triggerEvent : typeof p.triggerReason === 'string' ? p.triggerReason : t.event.eventType,
-            version: t.event.version,
-            counts: dump.counts,
-            checksum: `sha256:${dump.sha256}`,
-            size: dump.size,
-            etag: dump.etag ?? null,
-            covers: dump.covers,
-            asOf: dump.asOf,
-            origin: t.origin
-          }
-        })
+        w.indexed.push({ at, cause: t.event, entry: dumpEntry(t, key, dump) })
         w.logged.push(t)
       }
       o.rt.logger.info({ snapshotId: mine.snapshotId, key, triggers: todo.length, rows: dump.rows, bytes: dump.size }, 'state snapshot dumped')
