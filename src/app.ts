@@ -108,10 +108,10 @@ export async function buildApp (o: AppOptions): Promise<App> {
     const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
     o.logger.info(migrations, 'schema ready')
 
-    const topics = [...o.pipelines.keys()]
-    await ensureTopics(o.brokers, topics.map((t) => ({ name: t + o.dlqTopicSuffix, partitions: 1 })))
     producer = new RdkafkaProducer({ brokers: o.brokers, clientId: `${o.clientId}-dlq` })
     await producer.connect()
+    const topics = [...o.pipelines.keys()]
+    await ensureTopics(o.brokers, topics.map((t) => ({ name: t + o.dlqTopicSuffix, partitions: 1 })), { known: producer })
 
     const metrics = new SluiceMetrics()
     for (const s of new Set([...o.pipelines.values()].flatMap((p) => Object.values(p.routes)))) {

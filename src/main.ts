@@ -63,7 +63,7 @@ async function start (): Promise<void> {
   const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, projection: config.projection, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   // a database or broker that is still starting is waited for; anything else is fatal
   app = await retry(async () => {
-    const source = createSource(config, logger)
+    const source = await createSource(config, logger)
     try {
       return await buildApp({
         logger,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin, findErrorBy } from '@platformatic/kafka'
+import type { Admin } from '@platformatic/kafka'
 import { SluiceError, errorMessage } from '../errors.ts'
 import { parseBrokers } from './brokers.ts'
 
@@ -8,7 +8,16 @@ import { parseBrokers } from './brokers.ts'
  * node-rdkafka's AdminClient can create and delete topics but cannot read metadata, list
  * topics or read a group's committed offsets, so "wait until metadata shows them" would need
  * a second native client. The pure-JS Admin does all of it in one promise-based client.
+ * Imported when first used: the library compiles its option schemas as it loads (0.7-0.8 s
+ * of a worker's start-up, docs/benchmarks.md), and a worker whose topics exist needs none of
+ * it (ensureTopics' `known`).
  */
+type KafkaLib = typeof import('@platformatic/kafka')
+
+/** A client already connected that reads which topics are ready (RdkafkaProducer.readyTopics). */
+export interface KnownTopics {
+  readyTopics (names: readonly string[]): Promise<ReadonlySet<string>>
+}
 
 export interface TopicSpec {
   name: string
@@ -25,16 +34,17 @@ export interface AdminCallOptions {
   timeoutMs?: number
 }
 
-async function withAdmin<T> (brokers: string | readonly string[], opts: AdminCallOptions, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ clientId: opts.clientId ?? 'sluice-admin', bootstrapBrokers: parseBrokers(brokers), retries: 2, retryDelay: 250 })
+async function withAdmin<T> (brokers: string | readonly string[], opts: AdminCallOptions, fn: (admin: Admin, lib: KafkaLib) => Promise<T>): Promise<T> {
+  const lib = await import('@platformatic/kafka')
+  const admin = new lib.Admin({ clientId: opts.clientId ?? 'sluice-admin', bootstrapBrokers: parseBrokers(brokers), retries: 2, retryDelay: 250 })
   try {
-    return await fn(admin)
+    return await fn(admin, lib)
   } finally {
     await admin.close().catch(() => {})
   }
 }
 
-function kafkaError (action: string, err: unknown): SluiceError {
+function kafkaError ({ findErrorBy }: KafkaLib, action: string, err: unknown): SluiceError {
   // a request the broker refuses for good (bad replication factor, policy, authorization...)
   const protocol = findErrorBy(err as Error, 'canRetry', false)
   const code = protocol !== null ? 'SLUICE_ERR_KAFKA_FATAL' : 'SLUICE_ERR_KAFKA_TRANSIENT'
@@ -62,17 +72,25 @@ async function readyTopics (admin: Admin, names: readonly string[]): Promise<Map
 /**
  * Creates the topics that do not exist (an existing topic is left as it is, whatever its
  * partition count) and waits until the metadata shows every one of them with a leader for
- * each partition. Idempotent and safe to run from several workers at once.
+ * each partition. Idempotent and safe to run from several workers at once. With `known`, a
+ * connected client's metadata is asked first: when every topic is ready (a restart, another
+ * replica), no Admin client is made.
  */
-export async function ensureTopics (brokers: string | readonly string[], topics: readonly TopicSpec[], opts: AdminCallOptions = {}): Promise<void> {
+export async function ensureTopics (brokers: string | readonly string[], topics: readonly TopicSpec[], opts: AdminCallOptions & { known?: KnownTopics } = {}): Promise<void> {
   if (topics.length === 0) return
+  if (opts.known !== undefined) {
+    const names = topics.map((t) => t.name)
+    // a failed read is no answer: the Admin client finds out
+    const ready = await opts.known.readyTopics(names).catch(() => null)
+    if (ready !== null && names.every((n) => ready.has(n))) return
+  }
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
-  await withAdmin(brokers, opts, async (admin) => {
+  await withAdmin(brokers, opts, async (admin, lib) => {
     let existing: Set<string>
     try {
       existing = new Set(await admin.listTopics())
     } catch (err) {
-      throw kafkaError('listing Kafka topics', err)
+      throw kafkaError(lib, 'listing Kafka topics', err)
     }
     for (const spec of topics) {
       if (existing.has(spec.name)) continue
@@ -82,8 +100,8 @@ export async function ensureTopics (brokers: string | readonly string[], topics:
           configs: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value }))
         })
       } catch (err) {
-        if (findErrorBy(err as Error, 'apiId', 'TOPIC_ALREADY_EXISTS') !== null) continue // created meanwhile
-        throw kafkaError(`creating Kafka topic ${spec.name}`, err)
+        if (lib.findErrorBy(err as Error, 'apiId', 'TOPIC_ALREADY_EXISTS') !== null) continue // created meanwhile
+        throw kafkaError(lib, `creating Kafka topic ${spec.name}`, err)
       }
     }
     const names = topics.map((t) => t.name)
@@ -109,14 +127,14 @@ export async function ensureTopics (brokers: string | readonly string[], topics:
 export async function deleteTopics (brokers: string | readonly string[], names: readonly string[], opts: AdminCallOptions = {}): Promise<void> {
   if (names.length === 0) return
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
-  await withAdmin(brokers, opts, async (admin) => {
+  await withAdmin(brokers, opts, async (admin, lib) => {
     const wanted = new Set(names)
     const present = (await admin.listTopics()).filter((n) => wanted.has(n))
     if (present.length === 0) return
     try {
       await admin.deleteTopics({ topics: present })
     } catch (err) {
-      if (findErrorBy(err as Error, 'apiId', 'UNKNOWN_TOPIC_OR_PARTITION') === null) throw kafkaError(`deleting Kafka topics ${present.join(', ')}`, err)
+      if (lib.findErrorBy(err as Error, 'apiId', 'UNKNOWN_TOPIC_OR_PARTITION') === null) throw kafkaError(lib, `deleting Kafka topics ${present.join(', ')}`, err)
     }
     for (;;) {
       const left = (await admin.listTopics()).filter((n) => wanted.has(n))
@@ -154,11 +172,11 @@ export async function committedOffsets (brokers: string | readonly string[], gro
 /** Deletes consumer groups (they must have no members); unknown groups are ignored. */
 export async function deleteGroups (brokers: string | readonly string[], groups: readonly string[], opts: AdminCallOptions = {}): Promise<void> {
   if (groups.length === 0) return
-  await withAdmin(brokers, opts, async (admin) => {
+  await withAdmin(brokers, opts, async (admin, lib) => {
     try {
       await admin.deleteGroups({ groups: [...groups] })
     } catch (err) {
-      if (findErrorBy(err as Error, 'apiId', 'GROUP_ID_NOT_FOUND') === null) throw kafkaError(`deleting consumer groups ${groups.join(', ')}`, err)
+      if (lib.findErrorBy(err as Error, 'apiId', 'GROUP_ID_NOT_FOUND') === null) throw kafkaError(lib, `deleting consumer groups ${groups.join(', ')}`, err)
     }
   })
 }

@@ -100,6 +100,27 @@ export class RdkafkaProducer {
     this.#connected = true
   }
 
+  /**
+   * Which of `names` the cluster's metadata shows with a leader for every partition (topics
+   * that do not exist are left out). Reads the metadata of all topics: asking for one topic by
+   * name would let a broker with auto.create.topics.enable create it with its defaults.
+   */
+  async readyTopics (names: readonly string[], timeoutMs = 10_000): Promise<Set<string>> {
+    if (!this.#connected || this.#closed) throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', 'kafka producer is not connected')
+    const md = await new Promise<Kafka.Metadata>((resolve, reject) => {
+      this.#producer.getMetadata({ allTopics: true, timeout: timeoutMs }, (err, data) => {
+        if (err) reject(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `reading Kafka metadata: ${errorMessage(err)}`, { cause: err }))
+        else resolve(data)
+      })
+    })
+    const wanted = new Set(names)
+    const out = new Set<string>()
+    for (const t of md.topics) {
+      if (wanted.has(t.name) && t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)) out.add(t.name)
+    }
+    return out
+  }
+
   async produceBatch (records: readonly ProduceRecord[]): Promise<void> {
     if (!this.#connected || this.#closed) throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', 'kafka producer is not connected')
     if (records.length === 0) return

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg'
 import type { Logger } from 'pino'
 import type { SluiceError } from '../errors.ts'
+import type { KnownTopics } from '../kafka/admin.ts'
 import type { ProduceRecord } from '../kafka/producer.ts'
 import type { KafkaMessage, TopicPartition } from '../kafka/types.ts'
 import type { SluiceMetrics } from '../metrics/metrics.ts'
@@ -63,7 +64,7 @@ export interface SinkRuntime {
   /** Kafka bootstrap servers, for the topics the sink produces to */
   brokers: string
   /** the worker's producer (the one dead letters go through) */
-  producer: { produceBatch (records: readonly ProduceRecord[]): Promise<void> }
+  producer: KnownTopics & { produceBatch (records: readonly ProduceRecord[]): Promise<void> }
   metrics: SluiceMetrics
   logger: Logger
 }

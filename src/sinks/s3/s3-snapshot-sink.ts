@@ -118,7 +118,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
 
   async open (rt: SinkRuntime): Promise<void> {
     const c = this.#o.s3
-    await ensureTopics(rt.brokers, [{ name: this.#o.topic, partitions: 1 }])
+    await ensureTopics(rt.brokers, [{ name: this.#o.topic, partitions: 1 }], { known: rt.producer })
     const s3 = createS3Client(c)
     const pool = rt.pool
     const retry: RetryPolicy = {

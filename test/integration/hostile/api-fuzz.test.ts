@@ -105,7 +105,7 @@ test(`a fuzz of every route from its schemas: no 5xx, no PostgreSQL text (seed $
     brokers: config.kafka.brokers,
     group: config.kafka.group,
     clientId: config.kafka.clientId,
-    source: createSource(config, logger),
+    source: await createSource(config, logger),
     pgUrl: config.pg.url,
     pgSchema: config.pg.schema,
     pgPoolSize: config.pg.poolSize,
