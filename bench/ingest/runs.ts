@@ -59,6 +59,21 @@ export async function freshSchema (ctx: BenchContext, schema: string): Promise<v
   } finally { client.release() }
 }
 
+/**
+ * `n` state snapshots indexed before the run (a variant's SLUICE_BENCH_INDEXED), older than
+ * any the run makes: what the table holds after a worker ran a while (the seed mix indexes
+ * one snapshot per ~420 events: 100,000 rows after ~42 million).
+ */
+export async function preIndex (ctx: BenchContext, schema: string, n: number): Promise<void> {
+  await ctx.pool.query(`INSERT INTO "${schema}".snapshots (snapshot_id, object_key, kind, created_at, created_by, trigger_event, version,
+      counts, checksum, size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset)
+    SELECT 'state-pre-' || g, 'bench/pre/snapshots/state-pre-' || g || '.jsonl.gz', 'state', timestamptz '2025-02-24' + g * interval '36 ms',
+      'user_' || g % 500, 'SNAPSHOT_TRIGGERED', 1, '{"entities": 4500}', 'sha256:' || encode(sha256(g::text::bytea), 'hex'), 300000,
+      '"' || md5(g::text) || '"', jsonb_build_array(jsonb_build_object('topic', 'pre', 'partition', g % 6, 'offset', g)),
+      timestamptz '2025-02-24' + g * interval '36 ms', 'pre', g % 6, g
+    FROM generate_series(1, $1::int) g`, [n])
+}
+
 export async function dropSchema (ctx: BenchContext, schema: string): Promise<void> {
   await ctx.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
 }
@@ -110,6 +125,8 @@ export interface ConsumerRun {
 /** A consumer (sluice or Bento) over the topic into a fresh schema, followed until every partition is durable. */
 export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun): Promise<RunResult> {
   await freshSchema(ctx, r.schema)
+  const indexed = Number(v.env.SLUICE_BENCH_INDEXED ?? 0)
+  if (indexed > 0) await preIndex(ctx, r.schema, indexed)
   const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const kafka0 = kafkaCpu(ctx)

@@ -54,13 +54,18 @@ export async function indexedOrigins (client: Db, ids: readonly string[]): Promi
   return out
 }
 
-/** metadata/snapshot_index.json: every indexed snapshot, newest first. */
-export async function indexDocument (client: Db): Promise<Buffer> {
+/**
+ * metadata/snapshot_index.json: the newest `limit` indexed snapshots, newest first, so that a
+ * rewrite costs the same after a million snapshots as after ten; `complete` is false when the
+ * table holds older ones (GET /snapshots?before= pages through every one).
+ */
+export async function indexDocument (client: Db, limit: number): Promise<Buffer> {
   const res = await client.query(
     `SELECT snapshot_id, object_key, kind, created_at, created_by, trigger_event, version, counts, checksum,
        size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset
-     FROM snapshots ORDER BY created_at DESC, snapshot_id`)
-  const snapshots = res.rows.map((r) => ({
+     FROM snapshots ORDER BY created_at DESC, snapshot_id LIMIT $1`, [limit + 1])
+  const complete = res.rows.length <= limit
+  const snapshots = res.rows.slice(0, limit).map((r) => ({
     snapshotId: r.snapshot_id,
     key: r.object_key,
     kind: r.kind,
@@ -76,7 +81,7 @@ export async function indexDocument (client: Db): Promise<Buffer> {
     asOf: r.as_of,
     origin: r.source_topic === null ? null : { topic: r.source_topic, partition: r.source_partition, offset: Number(r.source_offset) }
   }))
-  return Buffer.from(JSON.stringify({ updatedAt: new Date().toISOString(), count: snapshots.length, snapshots }, null, 1))
+  return Buffer.from(JSON.stringify({ updatedAt: new Date().toISOString(), count: snapshots.length, complete, snapshots }, null, 1))
 }
 
 // ---- snapshot_uploads: multipart uploads started and not finished
