@@ -41,6 +41,7 @@ export function s3Config (prefix: string, over: Partial<S3Config> = {}): S3Confi
     maxAttempts: 5,
     chunkTimeoutMs: 15 * 60_000,
     dumpShareMs: 1000,
+    indexEntries: 1000,
     ...over
   }
 }

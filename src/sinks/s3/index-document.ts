@@ -9,6 +9,8 @@ export interface IndexDocumentOptions {
   pool: Pool
   /** writes the document (metadata/snapshot_index.json), retries included */
   put: (doc: Buffer) => Promise<void>
+  /** snapshots listed, newest first (SLUICE_S3_INDEX_ENTRIES) */
+  entries: number
   logger: Logger
   /** a rewrite starts at least this long after the previous one started, default 1 s */
   minIntervalMs?: number
@@ -19,15 +21,15 @@ const LOCK = 'SELECT pg_advisory_lock(20933, (SELECT oid::int FROM pg_namespace 
 const UNLOCK = 'SELECT pg_advisory_unlock(20933, (SELECT oid::int FROM pg_namespace WHERE nspname = current_schema()))'
 
 /**
- * metadata/snapshot_index.json, rewritten from the snapshots table once a batch that indexed
- * a snapshot has committed: outside every batch transaction, so no batch waits on the PUT and
+ * metadata/snapshot_index.json (the newest `entries` snapshots), rewritten from the snapshots
+ * table once a batch that indexed a snapshot has committed: outside every batch transaction, so no batch waits on the PUT and
  * no connection idles in a transaction during it. Best effort: the table is the index of
  * record, and a failed rewrite is logged and made good by the next one.
  *  - Requests while a rewrite runs or waits are coalesced into one more, which reads the
- *    table after every commit that asked for it: the last document has every committed row.
+ *    table after every commit that asked for it: the last document has the newest committed rows.
  *    Rewrites start at most once per minIntervalMs (the seed mix indexes a state snapshot in
  *    most batches: one document per batch would be read, sent and stored several times a
- *    second, each one larger than the last).
+ *    second).
  *  - Across workers, each rewrite holds a session advisory lock from its read to the end of
  *    its PUT, so a document read earlier never overwrites one read later.
  */
@@ -79,7 +81,7 @@ export class IndexDocumentWriter {
       try {
         await client.query(LOCK)
         try {
-          await this.#o.put(await indexDocument(client))
+          await this.#o.put(await indexDocument(client, this.#o.entries))
         } finally {
           await client.query(UNLOCK)
           unlocked = true

@@ -135,7 +135,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       this.#forgetPending().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: removing upload rows of failed snapshots failed (tried again)'))
     }, Math.min(60_000, Math.max(250, Math.floor(c.chunkTimeoutMs / 4))))
     expiry.unref()
-    const indexDocument = new IndexDocumentWriter({ pool, put: async (doc) => this.#putIndexDocument(s3, retry, doc), logger: rt.logger })
+    const indexDocument = new IndexDocumentWriter({ pool, put: async (doc) => this.#putIndexDocument(s3, retry, doc), entries: c.indexEntries, logger: rt.logger })
     const dumps = new StateDumps({
       shareMs: c.dumpShareMs,
       keyOf: (id) => this.keyOf(id, 'state'),
