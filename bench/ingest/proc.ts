@@ -42,36 +42,37 @@ export function treeCpuSeconds (pid: number): number {
   return tree(pid).cpu
 }
 
-function tree (pid: number): { cpu: number, children: number } {
+function tree (pid: number): { cpu: number, children: Set<number> } {
   const root = stat(pid)
   if (root === null) throw new Error(`process ${pid} is gone`)
   let cpu = root.self + root.children
-  let children = 0
+  const children = new Set<number>()
   for (const name of readdirSync('/proc')) {
     const child = Number(name)
     if (!Number.isInteger(child) || child === pid) continue
     const s = stat(child)
-    if (s !== null && s.ppid === pid) { cpu += s.self; children++ }
+    if (s !== null && s.ppid === pid) { cpu += s.self; children.add(child) }
   }
   return { cpu, children }
 }
 
 /**
- * treeCpuSeconds once the server has no more children than `children` (up to `waitMs`): a
+ * treeCpuSeconds once every child the server has was there `before` (up to `waitMs`): a
  * backend whose client just left is still exiting, and its CPU is counted (as reaped) only
- * once the postmaster collected it.
+ * once the postmaster collected it. By pid, not by count: an autovacuum worker that ended
+ * meanwhile made a count look settled while the backend was still exiting (PG CPU 0.1 s).
  */
-export async function settledTreeCpuSeconds (pid: number, children: number, waitMs = 3000): Promise<number> {
+export async function settledTreeCpuSeconds (pid: number, before: ReadonlySet<number>, waitMs = 3000): Promise<number> {
   const until = performance.now() + waitMs
   for (;;) {
     const t = tree(pid)
-    if (t.children <= children || performance.now() > until) return t.cpu
+    if ([...t.children].every((c) => before.has(c)) || performance.now() > until) return t.cpu
     await sleep(20)
   }
 }
 
-/** How many child processes a server has now. */
-export function childCount (pid: number): number {
+/** The child processes a server has now. */
+export function childPids (pid: number): Set<number> {
   return tree(pid).children
 }
 

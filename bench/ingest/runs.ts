@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs'
 import pg from 'pg'
 import { spawnWorker } from '../worker.ts'
 import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
-import { ProcessSampler, childCount, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
+import { ProcessSampler, childPids, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
 import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
 import type { Positions, Progress } from './progress.ts'
 import type { Variant } from './variants.ts'
@@ -110,7 +110,7 @@ export interface CopyFile {
  */
 export async function runPsql (ctx: BenchContext, label: string, copies: readonly CopyFile[], events: number, schema: string): Promise<RunResult> {
   await freshSchema(ctx, schema)
-  const children = childCount(ctx.postmaster)
+  const children = childPids(ctx.postmaster)
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const kafka0 = kafkaCpu(ctx)
   const started = performance.now()
