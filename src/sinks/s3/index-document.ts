@@ -22,11 +22,13 @@ const UNLOCK = 'SELECT pg_advisory_unlock(20933, (SELECT oid::int FROM pg_namesp
 
 /**
  * metadata/snapshot_index.json (the newest `entries` snapshots), rewritten from the snapshots
- * table once a batch that indexed a snapshot has committed: outside every batch transaction, so no batch waits on the PUT and
- * no connection idles in a transaction during it. Best effort: the table is the index of
- * record, and a failed rewrite is logged and made good by the next one.
+ * table once a batch that indexed a snapshot has committed: outside every batch transaction,
+ * so no batch waits on the PUT and no connection idles in a transaction during it. Best
+ * effort: the table is the index of record, and a failed rewrite is logged and made good by
+ * the next one.
  *  - Requests while a rewrite runs or waits are coalesced into one more, which reads the
- *    table after every commit that asked for it: the last document has the newest committed rows.
+ *    table after every commit that asked for it: the last document has the newest committed
+ *    rows.
  *    Rewrites start at most once per minIntervalMs (the seed mix indexes a state snapshot in
  *    most batches: one document per batch would be read, sent and stored several times a
  *    second).
