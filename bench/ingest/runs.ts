@@ -64,7 +64,7 @@ export async function freshSchema (ctx: BenchContext, schema: string): Promise<v
  * any the run makes: what the table holds after a worker ran a while (the seed mix indexes
  * one snapshot per ~420 events: 100,000 rows after ~42 million).
  */
-export async function preIndex (ctx: BenchContext, schema: string, n: number): Promise<void> {
+async function preIndex (ctx: BenchContext, schema: string, n: number): Promise<void> {
   await ctx.pool.query(`INSERT INTO "${schema}".snapshots (snapshot_id, object_key, kind, created_at, created_by, trigger_event, version,
       counts, checksum, size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset)
     SELECT 'state-pre-' || g, 'bench/pre/snapshots/state-pre-' || g || '.jsonl.gz', 'state', timestamptz '2025-02-24' + g * interval '36 ms',
@@ -79,7 +79,7 @@ export async function preIndex (ctx: BenchContext, schema: string, n: number): P
  * them the seed mix's: the projection of a service that has run a while, which every state
  * dump reads whole.
  */
-export async function preEntities (ctx: BenchContext, schema: string, n: number): Promise<void> {
+async function preEntities (ctx: BenchContext, schema: string, n: number): Promise<void> {
   await ctx.pool.query(`INSERT INTO "${schema}".entity_state (entity, entity_id, version, state, deleted, updated_at, last_event_id, source_topic, source_partition, source_offset)
     SELECT 'Task', 'pre_' || g, 3, jsonb_build_object('user', 'user_' || g % 500, 'workspace', 'ws_' || g % 7, 'changes', 'TASK_UPDATED #3 on pre_' || g,
       'detail', repeat('x', 160)), false, timestamptz '2025-02-24' + g * interval '1 ms', md5(g::text), 'pre', g % 6, g
@@ -87,12 +87,19 @@ export async function preEntities (ctx: BenchContext, schema: string, n: number)
 }
 
 /** `n` event ids stored before the run (a variant's SLUICE_BENCH_IDS), none of them the seed mix's. */
-export async function preIds (ctx: BenchContext, schema: string, n: number): Promise<void> {
+async function preIds (ctx: BenchContext, schema: string, n: number): Promise<void> {
   await ctx.pool.query(`INSERT INTO "${schema}".sluice_event_ids (event_id, "timestamp", content_hash, source_topic, source_partition, source_offset)
     SELECT gen_random_uuid()::text, timestamptz '2025-02-24' + g * interval '1 ms', decode(md5(g::text), 'hex'), 'pre', g % 6, g
     FROM generate_series(1, $1::int) g`, [n])
   await ctx.pool.query(`VACUUM ANALYZE "${schema}".sluice_event_ids`)
 }
+
+/** A variant's settings that fill its fresh schema before the run, and what each fills. */
+const PREFILLS: ReadonlyArray<[string, (ctx: BenchContext, schema: string, n: number) => Promise<void>]> = [
+  ['SLUICE_BENCH_INDEXED', preIndex],
+  ['SLUICE_BENCH_ENTITIES', preEntities],
+  ['SLUICE_BENCH_IDS', preIds]
+]
 
 export async function dropSchema (ctx: BenchContext, schema: string): Promise<void> {
   await ctx.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
@@ -145,12 +152,10 @@ export interface ConsumerRun {
 /** A consumer (sluice or Bento) over the topic into a fresh schema, followed until every partition is durable. */
 export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun): Promise<RunResult> {
   await freshSchema(ctx, r.schema)
-  const indexed = Number(v.env.SLUICE_BENCH_INDEXED ?? 0)
-  if (indexed > 0) await preIndex(ctx, r.schema, indexed)
-  const entities = Number(v.env.SLUICE_BENCH_ENTITIES ?? 0)
-  if (entities > 0) await preEntities(ctx, r.schema, entities)
-  const ids = Number(v.env.SLUICE_BENCH_IDS ?? 0)
-  if (ids > 0) await preIds(ctx, r.schema, ids)
+  for (const [name, fill] of PREFILLS) {
+    const n = Number(v.env[name] ?? 0)
+    if (n > 0) await fill(ctx, r.schema, n)
+  }
   const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const kafka0 = kafkaCpu(ctx)
