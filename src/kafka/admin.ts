@@ -2,15 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin } from '@platformatic/kafka'
 import { SluiceError, errorMessage } from '../errors.ts'
 import { parseBrokers } from './brokers.ts'
+import { createTopicsNative } from './rdkafka-admin.ts'
 
 /**
- * Topic administration over @platformatic/kafka's Admin client rather than node-rdkafka's:
- * node-rdkafka's AdminClient can create and delete topics but cannot read metadata, list
- * topics or read a group's committed offsets, so "wait until metadata shows them" would need
- * a second native client. The pure-JS Admin does all of it in one promise-based client.
- * Imported when first used: the library compiles its option schemas as it loads (0.7-0.8 s
- * of a worker's start-up, docs/benchmarks.md), and a worker whose topics exist needs none of
- * it (ensureTopics' `known`).
+ * Topic administration over @platformatic/kafka's Admin client: node-rdkafka's AdminClient
+ * can create and delete topics but cannot read metadata, list topics or read a group's
+ * committed offsets. Imported when first used: the library compiles its option schemas as it
+ * loads (~0.3 s of CPU here, docs/benchmarks.md), and the worker needs none of it to start:
+ * it hands ensureTopics a connected client (`known`) that reads the metadata, and creates
+ * what is missing through node-rdkafka's AdminClient (rdkafka-admin.ts).
  */
 type KafkaLib = typeof import('@platformatic/kafka')
 
@@ -72,19 +72,19 @@ async function readyTopics (admin: Admin, names: readonly string[]): Promise<Map
 /**
  * Creates the topics that do not exist (an existing topic is left as it is, whatever its
  * partition count) and waits until the metadata shows every one of them with a leader for
- * each partition. Idempotent and safe to run from several workers at once. With `known`, a
- * connected client's metadata is asked first: when every topic is ready (a restart, another
- * replica), no Admin client is made.
+ * each partition. Idempotent and safe to run from several workers at once. With `known` (a
+ * connected client, as the worker has), its metadata is asked first: when every topic is
+ * ready (a restart, another replica) nothing else is done; else the missing ones are created
+ * with node-rdkafka's AdminClient (rdkafka-admin.ts) and `known` is asked until they show.
+ * Without it, @platformatic/kafka's Admin does both.
  */
 export async function ensureTopics (brokers: string | readonly string[], topics: readonly TopicSpec[], opts: AdminCallOptions & { known?: KnownTopics } = {}): Promise<void> {
   if (topics.length === 0) return
-  if (opts.known !== undefined) {
-    const names = topics.map((t) => t.name)
-    // a failed read is no answer: the Admin client finds out
-    const ready = await opts.known.readyTopics(names).catch(() => null)
-    if (ready !== null && names.every((n) => ready.has(n))) return
-  }
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000)
+  if (opts.known !== undefined) {
+    await ensureKnownTopics(brokers, topics, opts.known, deadline, opts.clientId ?? 'sluice-admin')
+    return
+  }
   await withAdmin(brokers, opts, async (admin, lib) => {
     let existing: Set<string>
     try {
@@ -121,6 +121,25 @@ export async function ensureTopics (brokers: string | readonly string[], topics:
       await sleep(100)
     }
   })
+}
+
+async function ensureKnownTopics (brokers: string | readonly string[], topics: readonly TopicSpec[], known: KnownTopics, deadline: number, clientId: string): Promise<void> {
+  const names = topics.map((t) => t.name)
+  let lastError: unknown = null
+  const readNow = async (): Promise<ReadonlySet<string> | null> => await known.readyTopics(names).catch((err: unknown) => { lastError = err; return null })
+  let ready = await readNow()
+  if (ready !== null && names.every((n) => ready?.has(n))) return
+  const missing = ready === null ? topics : topics.filter((t) => !(ready as ReadonlySet<string>).has(t.name))
+  await createTopicsNative(brokers, missing.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor ?? 1, config: t.config ?? {} })), { clientId, timeoutMs: Math.max(1000, deadline - Date.now()) })
+  for (;;) {
+    ready = await readNow()
+    const left = ready === null ? names : names.filter((n) => !(ready as ReadonlySet<string>).has(n))
+    if (left.length === 0) return
+    if (Date.now() > deadline) {
+      throw new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `Kafka topics ${left.join(', ')} did not show up in the metadata in time${lastError !== null ? ': ' + errorMessage(lastError) : ''}`, { cause: lastError })
+    }
+    await sleep(100)
+  }
 }
 
 /** Deletes the topics that exist and waits until the metadata no longer lists them. */

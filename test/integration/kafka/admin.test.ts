@@ -42,3 +42,26 @@ test('ensureTopics asks the connected producer first, and the Admin client only 
   await ensureTopics(brokers, [{ name: ready, partitions: 2 }, { name: created, partitions: 3 }], { known: producer })
   t.same([...await producer.readyTopics([ready, created])].sort(), [ready, created].sort(), 'a missing topic is created by the Admin client')
 })
+
+test('with the connected client, a missing topic is created natively; a request the broker refuses is fatal', async (t) => {
+  const made = uniqueName('admin_native')
+  const refused = uniqueName('admin_refused')
+  t.teardown(async () => { await deleteTopics(brokers, [made, refused]) })
+  const producer = new RdkafkaProducer({ brokers, clientId: uniqueName('admin') })
+  await producer.connect()
+  t.teardown(async () => { await producer.close() })
+
+  await ensureTopics(brokers, [{ name: made, partitions: 3, config: { 'retention.ms': '3600000' } }], { known: producer })
+  t.same([...await producer.readyTopics([made])], [made], 'created and ready (every partition has a leader) when ensureTopics returns')
+  await ensureTopics(brokers, [{ name: made, partitions: 5 }], { known: producer })
+  t.pass('an existing topic is left as it is')
+
+  // the local stack is one broker: three replicas cannot be placed
+  try {
+    await ensureTopics(brokers, [{ name: refused, partitions: 1, replicationFactor: 3 }], { known: producer, timeoutMs: 10_000 })
+    t.fail('a replication factor the cluster cannot give is refused')
+  } catch (err) {
+    t.match(err, { code: 'SLUICE_ERR_KAFKA_FATAL', message: new RegExp(`creating Kafka topic ${refused}: .*\\(code 38\\)`) }, 'refused for good: fatal, with the broker\'s code')
+  }
+  t.same([...await producer.readyTopics([refused])], [], 'and nothing was created')
+})
