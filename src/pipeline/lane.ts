@@ -192,6 +192,16 @@ export class Lane {
     }
   }
 
+  /** Produces dead letters to their topics (before the batch commits: at least once). */
+  async #publishDeadLetters (entries: DlqEntry[]): Promise<void> {
+    if (entries.length === 0 || this.#o.dlq === null) return
+    try {
+      await this.#o.dlq.publish(entries)
+    } catch (err) {
+      throw new SluiceError('SLUICE_ERR_DLQ_PRODUCE', `producing dead letters: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   async #commit (batch: Batch): Promise<void> {
     const o = this.#o
     const groups = new Map<string, { pipeline: string, route: string, sink: Sink<unknown>, buffers: SinkBuffer<unknown>[] }>()
@@ -215,8 +225,11 @@ export class Lane {
       bytes += p.bytes
     }
 
-    // the sinks' network I/O (S3 uploads, state dumps) before the transaction: no connection idles in it
+    // the sinks' network I/O (S3 uploads, state dumps, their events) and the stages' dead
+    // letters before the transaction: no connection idles in it waiting for S3 or Kafka
     for (const g of groups.values()) await g.sink.prepare?.(g.buffers)
+    await this.#publishDeadLetters(dlq)
+    const published = dlq.length
     const endTimer = o.metrics.copyDuration.startTimer()
     let client: PoolClient
     try {
@@ -235,13 +248,8 @@ export class Lane {
           dlq.push({ pipeline: g.pipeline, stage: `sink:${g.sink.name}`, code: rej.error.code, message: rej.error.message, attempts: 1, origin: rej.origin })
         }
       }
-      if (dlq.length > 0 && o.dlq !== null) {
-        try {
-          await o.dlq.publish(dlq)
-        } catch (err) {
-          throw new SluiceError('SLUICE_ERR_DLQ_PRODUCE', `producing dead letters: ${(err as Error).message}`, { cause: err })
-        }
-      }
+      // rows the database rejected are known only now
+      if (dlq.length > published) await this.#publishDeadLetters(dlq.slice(published))
       await writeDlqRows(client, dlq)
       // an offset hold (unfinished sink work) keeps the stored offset at the work's first message
       if (o.heldOffset !== undefined) {

@@ -21,8 +21,9 @@ export interface Sink<R> {
   write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<R>>): Promise<SinkWriteResult>
   /**
    * Called with the buffers `write` gets next, before the batch transaction is opened: a sink
-   * whose data lives elsewhere does its network I/O here (S3 uploads, state dumps), so that no
-   * connection idles in a transaction meanwhile. A throw fails the batch like a failed write
+   * whose data lives elsewhere does its network I/O here (S3 uploads, state dumps, the events
+   * announcing them), so that no connection idles in a transaction meanwhile. A throw fails the
+   * batch like a failed write
    * (retried when transient, `prepare` included). Optional: `write` must also work unprepared.
    */
   prepare? (buffers: ReadonlyArray<SinkBuffer<R>>): Promise<void>

@@ -15,8 +15,9 @@ export interface DlqProducer {
 
 /**
  * Publishes dead letters to `<origin topic><suffix>` with the reason and origin in headers.
- * Runs before the batch's transaction commits, so a crash in between can publish a dead
- * letter twice (at least once); the sluice_dlq table holds it exactly once.
+ * Runs before the batch's transaction commits (the stages' dead letters before it opens, the
+ * rows the database rejected inside it), so a crash in between can publish a dead letter twice
+ * (at least once); the sluice_dlq table holds it exactly once.
  */
 export class DlqPublisher {
   readonly #producer: DlqProducer

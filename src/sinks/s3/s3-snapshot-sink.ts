@@ -215,11 +215,9 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     if (p.indexed.length > 0) {
       await upsertIndex(client, p.indexed.map((i) => i.entry))
       for (const f of p.forget) await forgetUpload(client, f.snapshotId, f.uploadId)
-      for (const i of p.indexed) p.events.push(uploadedEvent(this.#o.topic, this.#o.s3.bucket, i.entry, i.at, { event: i.cause }))
       // the index row commits with this batch's offsets: the finished snapshot's hold can go
       for (const i of p.indexed) if (i.entry.kind === 'chunked') o.assembler.indexed(i.entry.snapshotId)
     }
-    if (p.events.length > 0) await o.rt.producer.produceBatch(p.events)
     for (const i of p.indexed) {
       o.rt.metrics.snapshots.inc({ kind: i.entry.kind, outcome: 'uploaded' })
       o.rt.metrics.snapshotBytes.inc({ kind: i.entry.kind }, i.entry.size)
@@ -261,6 +259,11 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
     // every trigger of the batch is answered by one dump, made after all of them were read
     if (triggers.length > 0) await this.#triggers(o, triggers, p)
+    // SNAPSHOT_UPLOADED / SNAPSHOT_FAILED: produced once the objects are complete, before the
+    // batch's transaction opens (no connection idles in it waiting for Kafka) and so before its
+    // offsets commit (at least once: a batch tried again produces them again, same eventIds)
+    for (const i of p.indexed) p.events.push(uploadedEvent(this.#o.topic, this.#o.s3.bucket, i.entry, i.at, { event: i.cause }))
+    if (p.events.length > 0) await o.rt.producer.produceBatch(p.events)
     return p
   }
 

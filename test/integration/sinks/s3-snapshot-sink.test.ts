@@ -274,6 +274,8 @@ test('SNAPSHOT_TRIGGERED: the dump starts when the trigger is read, before its b
   t.equal(keys.length, 1, 'the dump is stored before the batch is prepared')
   t.equal((await f.pool.query('SELECT count(*)::int AS n FROM snapshots')).rows[0].n, 0, 'not indexed yet: that is the batch\'s')
   await f.sink.prepare([buffer])
+  const announced = values(await readTopic(f.topic, (m) => m.length >= 1))
+  t.same(announced.map((e) => [e.eventType, e.aggregateId]), [['SNAPSHOT_UPLOADED', 'early']], 'SNAPSHOT_UPLOADED is produced by the batch\'s prepare: no transaction is open while Kafka acknowledges it')
   const r = await inTransaction(f.pool, async (client) => f.sink.write(client, [buffer]))
   t.same(r.rejected, [])
   t.same(await listKeys(f.s3, `${f.prefix}snapshots/`), keys, 'the batch uses that dump: no second one')

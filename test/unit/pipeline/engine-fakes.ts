@@ -70,6 +70,8 @@ export class FakeDb {
   readonly offsets = new Map<string, number>()
   readonly dlq: Array<{ offset: number, partition: number, code: string }> = []
   commits = 0
+  /** transactions open right now (BEGIN without COMMIT or ROLLBACK yet) */
+  open = 0
   /** COMMITs that fail with a connection error (transient) before one succeeds */
   failCommits = 0
 
@@ -95,9 +97,13 @@ export class FakeDb {
     return {
       tx: () => tx,
       async query (sql: string, params: unknown[] = []): Promise<{ rows: unknown[], rowCount: number }> {
-        if (sql === 'BEGIN') tx = { records: [], offsets: [], dlq: [] }
-        else if (sql === 'ROLLBACK') tx = null
-        else if (sql === 'COMMIT') {
+        if (sql === 'BEGIN') {
+          tx = { records: [], offsets: [], dlq: [] }
+          db.open++
+        } else if (sql === 'ROLLBACK') {
+          if (tx !== null) db.open--
+          tx = null
+        } else if (sql === 'COMMIT') {
           if (db.failCommits > 0) {
             db.failCommits--
             throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
@@ -107,6 +113,7 @@ export class FakeDb {
           for (const o of t.offsets) db.offsets.set(key(o.topic, o.partition), Math.max(o.offset, db.offsets.get(key(o.topic, o.partition)) ?? -1))
           db.dlq.push(...t.dlq)
           db.commits++
+          db.open--
           tx = null
         } else if (sql.includes('INTO sluice_offsets')) {
           const [, topics, parts, offs] = params as [string, string[], number[], string[]]
@@ -203,7 +210,7 @@ export interface Engine {
 }
 
 /** A runner over the fakes: values starting with "bad" are poison for the stage. */
-export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' | 'flushConcurrency' | 'retry'>> = {}, db = new FakeDb()): Engine {
+export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' | 'flushConcurrency' | 'retry' | 'dlq'>> = {}, db = new FakeDb()): Engine {
   const source = new FakeSource()
   const sink = new MemorySink()
   const metrics = new SluiceMetrics()
@@ -225,7 +232,7 @@ export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' |
     pool: db.pool(),
     group: 'g',
     pipelines: new Map([[TOPIC, pipeline as never]]),
-    dlq: null,
+    dlq: over.dlq ?? null,
     metrics,
     logger: pino({ level: 'silent' }),
     batch: { maxRows: 1000, maxBytes: 1 << 30, lingerMs: 1, ...over.batch },
