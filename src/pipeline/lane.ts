@@ -228,6 +228,7 @@ export class Lane {
     // the sinks' network I/O (S3 uploads, state dumps, their events) and the stages' dead
     // letters before the transaction: no connection idles in it waiting for S3 or Kafka
     for (const g of groups.values()) await g.sink.prepare?.(g.buffers)
+    handOffs(groups.values())
     await this.#publishDeadLetters(dlq)
     const published = dlq.length
     const endTimer = o.metrics.copyDuration.startTimer()
@@ -279,6 +280,22 @@ export class Lane {
     o.onDurable(offsets)
     // nothing reads a durable batch's messages any more: large values are freed now, not at the next GC
     for (const p of batch.values()) for (const v of p.large) release(v)
+  }
+}
+
+/**
+ * Records a sink stores through another sink of the batch (the S3 sink's event-log rows) join
+ * that sink's buffers: one write of theirs per batch (Sink.handOff).
+ */
+function handOffs (groups: Iterable<{ sink: Sink<unknown>, buffers: Array<SinkBuffer<unknown>> }>): void {
+  const all = [...groups]
+  for (const g of all) {
+    const to = g.sink.handsOffTo?.()
+    if (to === undefined || to === g.sink) continue
+    const target = all.find((x) => x.sink === to)
+    if (target === undefined) continue
+    const b = g.sink.handOff?.(g.buffers) ?? null
+    if (b !== null) target.buffers.push(b)
   }
 }
 

@@ -27,6 +27,19 @@ export interface Sink<R> {
    * (retried when transient, `prepare` included). Optional: `write` must also work unprepared.
    */
   prepare? (buffers: ReadonlyArray<SinkBuffer<R>>): Promise<void>
+  /**
+   * A sink that stores some of its records through another sink (the S3 snapshot sink's
+   * event-log rows, through the event log) names it here. When that sink also has buffers in
+   * the batch, the lane asks `handOff` after `prepare`, before the transaction opens, and
+   * writes the buffer it returns with that sink's own: one write of theirs per batch, not two.
+   * Their write's result (stored, duplicates, rejections) is counted under its own route.
+   */
+  handsOffTo? (): Sink<unknown>
+  /**
+   * The records of the prepared buffers that the sink named by `handsOffTo` stores, as one of
+   * its buffers (null: none); `write` then leaves them to it. Called at most once per prepare.
+   */
+  handOff? (buffers: ReadonlyArray<SinkBuffer<R>>): SinkBuffer<unknown> | null
 
   // Optional hooks, for sinks whose work outlives a batch (the S3 snapshot sink); a sink that
   // only writes inside the transaction needs none of them.

@@ -61,6 +61,8 @@ interface Prepared {
   /** snapshot_uploads rows to remove with the index rows */
   forget: Array<{ snapshotId: string, uploadId: string }>
   logged: Array<Pick<SnapshotItem, 'event' | 'origin'>>
+  /** `logged` went to the event log's own write of the batch (handOff) */
+  handedOff: boolean
   rejected: Rejected[]
   events: ProduceRecord[]
 }
@@ -222,10 +224,33 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       o.rt.metrics.snapshots.inc({ kind: i.entry.kind, outcome: 'uploaded' })
       o.rt.metrics.snapshotBytes.inc({ kind: i.entry.kind }, i.entry.size)
     }
-    const log = this.#o.eventLog.createBuffer()
-    for (const l of p.logged) log.add(l.event, l.origin)
+    if (p.handedOff) return { stored: 0, duplicates: 0, rejected: p.rejected }
+    const log = this.#logBuffer(p)
     const r = log.count > 0 ? await this.#o.eventLog.write(client, [log]) : { stored: 0, duplicates: 0, rejected: [] }
     return { ...r, rejected: [...p.rejected, ...r.rejected] }
+  }
+
+  handsOffTo (): Sink<unknown> {
+    return this.#o.eventLog as Sink<unknown>
+  }
+
+  /**
+   * The event-log rows of the prepared batch (the snapshot events, slimmed), for the event
+   * log's own write of the batch rather than a second one (its COPYs, its projection): at
+   * 11,000 events/s, p99 produce->durable 138-149 ms with two writes, 107-113 with one.
+   */
+  handOff (buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): SinkBuffer<unknown> | null {
+    const bs = buffers as readonly Buffer_[]
+    const p = bs[0]?.prepared ?? null
+    if (p === null || p.handedOff || p.logged.length === 0 || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p)) return null
+    p.handedOff = true
+    return this.#logBuffer(p) as SinkBuffer<unknown>
+  }
+
+  #logBuffer (p: Prepared): SinkBuffer<EntityEvent> {
+    const log = this.#o.eventLog.createBuffer()
+    for (const l of p.logged) log.add(l.event, l.origin)
+    return log
   }
 
   /** The batch committed: if it indexed a snapshot, the index document is rewritten (in the background). */
@@ -247,7 +272,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   }
 
   async #prepare (o: Open, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<Prepared> {
-    const p: Prepared = { buffers, indexed: [], forget: [], logged: [], rejected: [], events: [] }
+    const p: Prepared = { buffers, indexed: [], forget: [], logged: [], handedOff: false, rejected: [], events: [] }
     const triggers: TriggerItem[] = []
     for (const b of buffers as readonly Buffer_[]) {
       for (const item of b.items) {

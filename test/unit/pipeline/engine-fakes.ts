@@ -132,7 +132,7 @@ export class FakeDb {
   }
 }
 
-class MemoryBuffer implements SinkBuffer<string> {
+export class MemoryBuffer implements SinkBuffer<string> {
   readonly items: Array<{ record: string, origin: KafkaMessage }> = []
   bytes = 0
   #waiting: Promise<void> | null = null
@@ -200,19 +200,57 @@ export class MemorySink implements Sink<string> {
   }
 }
 
+/**
+ * Stores its records ("snap..."), as "log:<record>", through the memory sink when the lane hands
+ * them over (Sink.handOff: the S3 sink's event-log rows), else by itself.
+ */
+export class HandingSink implements Sink<string> {
+  readonly name = 'handing'
+  readonly #target: MemorySink
+  readonly #handed = new WeakSet<object>()
+  /** writes that stored the records themselves */
+  selfWrites = 0
+
+  constructor (target: MemorySink) { this.#target = target }
+  createBuffer (): MemoryBuffer { return new MemoryBuffer(this.#target) }
+  handsOffTo (): Sink<unknown> { return this.#target as Sink<unknown> }
+
+  handOff (buffers: ReadonlyArray<SinkBuffer<string>>): SinkBuffer<unknown> | null {
+    const out = new MemoryBuffer(this.#target)
+    for (const b of buffers as MemoryBuffer[]) {
+      for (const i of b.items) out.add(`log:${i.record}`, i.origin)
+      this.#handed.add(b)
+    }
+    return out as SinkBuffer<unknown>
+  }
+
+  async write (client: unknown, buffers: ReadonlyArray<SinkBuffer<string>>): Promise<SinkWriteResult> {
+    const bs = buffers as MemoryBuffer[]
+    if (bs.every((b) => this.#handed.has(b))) return { stored: 0, duplicates: 0, rejected: [] }
+    this.selfWrites++
+    const tx = (client as { tx (): Tx }).tx()
+    for (const b of bs) for (const i of b.items) tx.records.push(`log:${i.record}`)
+    return { stored: bs.reduce((n, b) => n + b.count, 0), duplicates: 0, rejected: [] }
+  }
+}
+
 export interface Engine {
   runner: PipelineRunner
   source: FakeSource
   sink: MemorySink
+  /** the "snap" route's sink (engine's `handing`), else null */
+  handing: HandingSink | null
   db: FakeDb
   metrics: SluiceMetrics
   fatal: SluiceError[]
 }
 
 /** A runner over the fakes: values starting with "bad" are poison for the stage. */
-export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' | 'flushConcurrency' | 'retry' | 'dlq'>> = {}, db = new FakeDb()): Engine {
+export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' | 'flushConcurrency' | 'retry' | 'dlq'>> & { handing?: boolean } = {}, db = new FakeDb()): Engine {
   const source = new FakeSource()
   const sink = new MemorySink()
+  // with `handing`, values starting with "snap" take a second route, whose sink hands them to the first
+  const handing = over.handing === true ? new HandingSink(sink) : null
   const metrics = new SluiceMetrics()
   const pipeline = definePipeline<string>({
     name: 'p',
@@ -224,8 +262,8 @@ export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' |
         return s
       }
     },
-    classify: () => 'main',
-    routes: { main: sink }
+    classify: (r: string) => handing !== null && r.startsWith('snap') ? 'snap' : 'main',
+    routes: handing === null ? { main: sink } : { main: sink, snap: handing }
   })
   const runner = new PipelineRunner({
     source,
@@ -243,7 +281,7 @@ export function engine (over: Partial<Pick<RunnerOptions, 'batch' | 'inflight' |
   })
   const fatal: SluiceError[] = []
   runner.on('fatal', (err: SluiceError) => fatal.push(err))
-  return { runner, source, sink, db, metrics, fatal }
+  return { runner, source, sink, handing, db, metrics, fatal }
 }
 
 /** Resolves when cond holds, checking after each turn of the event loop (no wall-clock budget). */
