@@ -23,8 +23,8 @@ export interface Sink<R> {
    * Called with the buffers `write` gets next, before the batch transaction is opened: a sink
    * whose data lives elsewhere does its network I/O here (S3 uploads, state dumps, the events
    * announcing them), so that no connection idles in a transaction meanwhile. A throw fails the
-   * batch like a failed write
-   * (retried when transient, `prepare` included). Optional: `write` must also work unprepared.
+   * batch like a failed write (retried when transient, `prepare` included). Optional: `write`
+   * must also work unprepared.
    */
   prepare? (buffers: ReadonlyArray<SinkBuffer<R>>): Promise<void>
   /**
@@ -32,7 +32,8 @@ export interface Sink<R> {
    * event-log rows, through the event log) names it here. When that sink also has buffers in
    * the batch, the lane asks `handOff` after `prepare`, before the transaction opens, and
    * writes the buffer it returns with that sink's own: one write of theirs per batch, not two.
-   * Their write's result (stored, duplicates, rejections) is counted under its own route.
+   * That write's result (stored, duplicates, rejections) is counted under the receiving
+   * sink's route.
    */
   handsOffTo? (): Sink<unknown>
   /**
