@@ -11,7 +11,9 @@ import { availableParallelism } from 'node:os'
 import type { KafkaMessage } from '../src/kafka/types.ts'
 import type { EntityEvent } from '../src/model/event.ts'
 import { compose } from '../src/pipeline/stage.ts'
-import { batchRow, firstCopies, sortedIdLines } from '../src/sinks/timescale/event-ids.ts'
+import { firstCopies, sortedIdLines } from '../src/sinks/timescale/event-ids.ts'
+import type { BufferedRow } from '../src/sinks/timescale/event-ids.ts'
+import { lineChunks } from '../src/sinks/timescale/copy-text.ts'
 import { chunks, EventBuffer } from '../src/sinks/timescale/event-sink.ts'
 import { decodeJson } from '../src/stages/decode-json.ts'
 import { validateEnvelope } from '../src/stages/validate-envelope.ts'
@@ -44,10 +46,11 @@ function sluice (): void {
     const m = message(i)
     buf.add(stage.run(m.value, m), m)
     if (buf.count === BATCH || i === total - 1) {
-      const rows = buf.lines.map((line, k) => batchRow(line, buf.eventIds[k] as string, buf.origins[k] as KafkaMessage))
+      const rows: BufferedRow[] = []
+      buf.rows(rows)
       const { kept } = firstCopies(rows)
       const ids = chunk(sortedIdLines(kept))
-      const log = chunk(kept.map((r) => r.line))
+      const log = [...lineChunks(kept)]
       sent += ids.length + log.length
       held[batches++ % IN_FLIGHT] = [buf, rows, ids, log]
       buf = new EventBuffer()

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
 import { EVENT_COLUMNS } from './copy-encoder.ts'
+import type { CopyText, TextLine } from './copy-text.ts'
 
 /**
  * Exactly once by event id (sql/006_event_ids.sql): each stored event has a row in
@@ -41,8 +42,11 @@ export interface BatchRow {
   readonly idLine: string
 }
 
-/** Splits a log COPY line into what identifies the event; no copy of the payload is made. */
-export function batchRow (line: string, eventId: string, origin: KafkaMessage): BatchRow {
+/**
+ * The sluice_event_ids COPY line of a log COPY line: the id, the time, the content hash, the
+ * origin. One flat string (joined: a `+` chain would keep slices of the whole line alive).
+ */
+export function idLineOf (line: string): string {
   // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
   const t1 = line.indexOf('\t')
   const t2 = line.indexOf('\t', t1 + 1)
@@ -53,16 +57,52 @@ export function batchRow (line: string, eventId: string, origin: KafkaMessage): 
   if (originEnd === -1) originEnd = line.length - 1 // the origin ends the line (before its newline)
   // md5 only labels a duplicate (identical or not); it never decides what is stored
   const contentHash = hash('md5', line.slice(t2 + 1, originStart) + line.slice(originEnd), 'hex')
-  return {
-    line,
-    origin,
-    eventId,
-    timeText: line.slice(0, t1),
-    idText: line.slice(t1 + 1, t2),
-    contentHash,
-    // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped
-    idLine: line.slice(t1 + 1, t2 + 1) + line.slice(0, t1) + '\t\\\\x' + contentHash + line.slice(originStart, originEnd) + '\n'
+  // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped
+  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(originStart, originEnd), '\n'].join('')
+}
+
+/** What an id line identifies: [id text, time text, content hash]. */
+function idParts (idLine: string): [string, string, string] {
+  const a = idLine.indexOf('\t')
+  const b = idLine.indexOf('\t', a + 1)
+  return [idLine.slice(0, a), idLine.slice(a + 1, b), idLine.slice(b + 4, b + 36)]
+}
+
+/** Splits a log COPY line into what identifies the event. */
+export function batchRow (line: string, eventId: string, origin: KafkaMessage): BatchRow {
+  const idLine = idLineOf(line)
+  const [idText, timeText, contentHash] = idParts(idLine)
+  return { line, origin, eventId, idText, timeText, contentHash, idLine }
+}
+
+/**
+ * A row of a batch as its buffer kept it (event-sink.ts): the id line, the event id, the origin,
+ * and where its log line's bytes are; the line is decoded only when asked for (the staging
+ * path, the projection's fold).
+ */
+export class BufferedRow implements BatchRow, TextLine {
+  readonly idLine: string
+  readonly eventId: string
+  readonly origin: KafkaMessage
+  readonly idText: string
+  readonly timeText: string
+  readonly contentHash: string
+  readonly text: CopyText
+  readonly index: number
+
+  constructor (idLine: string, eventId: string, origin: KafkaMessage, text: CopyText, index: number) {
+    this.idLine = idLine
+    this.eventId = eventId
+    this.origin = origin
+    const [idText, timeText, contentHash] = idParts(idLine)
+    this.idText = idText
+    this.timeText = timeText
+    this.contentHash = contentHash
+    this.text = text
+    this.index = index
   }
+
+  get line (): string { return this.text.line(this.index) }
 }
 
 export function duplicateKind (sameContent: boolean | null, sameTime: boolean): DuplicateKind {
@@ -80,10 +120,10 @@ function originOf (m: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): { t
  * it. A first copy that PostgreSQL then rejects does not make its duplicates disappear: the
  * caller writes them again (`again`).
  */
-export function firstCopies (rows: readonly BatchRow[]): { kept: BatchRow[], later: Array<{ row: BatchRow, first: BatchRow }> } {
-  const first = new Map<string, BatchRow>()
-  const kept: BatchRow[] = []
-  const later: Array<{ row: BatchRow, first: BatchRow }> = []
+export function firstCopies<R extends BatchRow> (rows: readonly R[]): { kept: R[], later: Array<{ row: R, first: R }> } {
+  const first = new Map<string, R>()
+  const kept: R[] = []
+  const later: Array<{ row: R, first: R }> = []
   for (const row of rows) {
     const f = first.get(row.idText)
     if (f === undefined) {

@@ -9,8 +9,9 @@ import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkW
 import { applyBatchFold, insertAndProject } from '../../state/projection.ts'
 import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.ts'
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
-import { batchDuplicate, batchRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
-import type { BatchRow, StoredCopy, StoredDuplicateRow } from './event-ids.ts'
+import { batchDuplicate, BufferedRow, firstCopies, ID_COLUMNS, idLineOf, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
+import type { StoredCopy, StoredDuplicateRow } from './event-ids.ts'
+import { CopyText, lineChunks } from './copy-text.ts'
 import { isRowRejection, pgCode } from '../../db/pg-errors.ts'
 
 /** Columns written by COPY (copy-encoder.ts says what their values are; event-ids.ts where the id and origin are); the staging table has the same shape as the log. */
@@ -36,22 +37,32 @@ function stageTableFor (table: string): string {
   return ('sluice_stage_' + table.replace(/[^A-Za-z0-9_]/g, '_')).slice(0, 63)
 }
 
-/** One partition's pending rows: COPY text lines, kept apart so a rejected row can be isolated. */
+/**
+ * One partition's pending rows: each event's COPY line, encoded on the consuming tick, kept as
+ * bytes (copy-text.ts: the line string dies young), with its id line; kept apart so a rejected
+ * row can be isolated.
+ */
 export class EventBuffer implements SinkBuffer<EntityEvent> {
-  readonly lines: string[] = []
+  readonly text = new CopyText()
+  readonly idLines: string[] = []
   readonly eventIds: string[] = []
   readonly origins: KafkaMessage[] = []
   bytes = 0
 
-  get count (): number { return this.lines.length }
+  get count (): number { return this.origins.length }
 
   add (e: EntityEvent, origin: KafkaMessage): void {
-    // encoded now, on the consuming tick, so the flush only concatenates
     const line = eventCopyRow(e, origin)
-    this.lines.push(line)
+    this.text.append(line)
+    this.idLines.push(idLineOf(line))
     this.eventIds.push(e.eventId)
     this.origins.push(origin)
     this.bytes += line.length
+  }
+
+  /** The buffer's rows, for a write. */
+  rows (into: BufferedRow[]): void {
+    for (let i = 0; i < this.origins.length; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins[i] as KafkaMessage, this.text, i))
   }
 }
 
@@ -68,9 +79,9 @@ interface RoundResult {
   inserted: number
   rejected: Rejected[]
   /** rows of the round that were not stored (rejected), for their later copies */
-  rejectedRows: Set<BatchRow>
+  rejectedRows: Set<BufferedRow>
   /** copies of ids stored before from another message, and that stored copy */
-  stored: Map<BatchRow, StoredCopy>
+  stored: Map<BufferedRow, StoredCopy>
   /** copies of ids stored before from this very message (delivered again) */
   redelivered: number
 }
@@ -109,10 +120,8 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 
   async write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<SinkWriteResult> {
-    let rows: BatchRow[] = []
-    for (const b of buffers as ReadonlyArray<EventBuffer>) {
-      for (let i = 0; i < b.lines.length; i++) rows.push(batchRow(b.lines[i] as string, b.eventIds[i] as string, b.origins[i] as KafkaMessage))
-    }
+    let rows: BufferedRow[] = []
+    for (const b of buffers as ReadonlyArray<EventBuffer>) b.rows(rows)
     const total = rows.length
     let stored = 0
     const rejected: Rejected[] = []
@@ -143,25 +152,24 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 
   /** Stores rows whose event ids are distinct. */
-  async #round (client: PoolClient, rows: BatchRow[]): Promise<RoundResult> {
+  async #round (client: PoolClient, rows: BufferedRow[]): Promise<RoundResult> {
     if (await this.#direct(client, rows)) return { inserted: rows.length, rejected: [], rejectedRows: new Set(), stored: new Map(), redelivered: 0 }
     return await this.#staged(client, rows)
   }
 
   /** The path without conflicts: false (and nothing written) when an id is stored or a row rejected. */
-  async #direct (client: PoolClient, rows: BatchRow[]): Promise<boolean> {
+  async #direct (client: PoolClient, rows: BufferedRow[]): Promise<boolean> {
+    const folds = this.#stateTable === null ? null : foldData(rows)
     await client.query('SAVEPOINT sluice_direct')
     try {
       await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
-      const lines = rows.map((r) => r.line)
-      const folds = this.#stateTable === null ? null : batchFoldLines(rows)
       if (this.#stateTable === null || folds !== null) {
-        await copyLines(client, `${this.#table} (${COLUMNS})`, lines)
+        await copyData(client, `${this.#table} (${COLUMNS})`, lineChunks(rows))
         if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)
       } else {
         // events of several topics, or a non-ASCII type: PostgreSQL folds them one by one
         await this.#prepare(client)
-        await copyLines(client, `${this.#stage} (${COLUMNS})`, lines)
+        await copyData(client, `${this.#stage} (${COLUMNS})`, lineChunks(rows))
         await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert: `INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage}` })
       }
       await client.query('RELEASE SAVEPOINT sluice_direct')
@@ -180,18 +188,18 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
    * rows and scanned entity_state whole, twice per batch: at half rate a batch's transaction
    * took 47 ms at the median instead of 15 (docs/benchmarks.md).
    */
-  async #project (client: PoolClient, state: string, folds: readonly string[]): Promise<void> {
+  async #project (client: PoolClient, state: string, folds: readonly Buffer[]): Promise<void> {
     const table = stageTableFor(state)
     const unanalyzed = await freshTempTables(client, [{ name: table, definition: `(${FOLD_TABLE_COLUMNS})` }])
-    await copyLines(client, `${table} (${FOLD_COLUMNS})`, folds)
+    await copyData(client, `${table} (${FOLD_COLUMNS})`, folds)
     if (unanalyzed.has(table)) await client.query(`ANALYZE ${table} (entity, entity_id)`)
     await applyBatchFold(client, { log: this.#table, state, folds: table })
   }
 
-  async #staged (client: PoolClient, rows: BatchRow[]): Promise<RoundResult> {
+  async #staged (client: PoolClient, rows: BufferedRow[]): Promise<RoundResult> {
     await this.#prepare(client)
     const rejected: Rejected[] = []
-    const rejectedRows = new Set<BatchRow>()
+    const rejectedRows = new Set<BufferedRow>()
     await this.#copyIsolating(client, rows, 0, rows.length, rejected, rejectedRows)
     const good = rejectedRows.size === 0 ? rows : rows.filter((r) => !rejectedRows.has(r))
     // in id order (COPY order, read back in ctid order): writers lock ids in one order
@@ -203,7 +211,7 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     } else {
       stored = (await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert, ctes })).stored
     }
-    const copies = stored < good.length ? await this.#storedCopies(client, good) : new Map<BatchRow, StoredCopy>()
+    const copies = stored < good.length ? await this.#storedCopies(client, good) : new Map<BufferedRow, StoredCopy>()
     return { inserted: stored, rejected, rejectedRows, stored: copies, redelivered: good.length - stored - copies.size }
   }
 
@@ -213,15 +221,15 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
    * insert waited). A copy not stored and not listed here is a redelivery: its id is stored
    * with its own origin.
    */
-  async #storedCopies (client: PoolClient, good: BatchRow[]): Promise<Map<BatchRow, StoredCopy>> {
+  async #storedCopies (client: PoolClient, good: BufferedRow[]): Promise<Map<BufferedRow, StoredCopy>> {
     const res = await client.query<StoredDuplicateRow>(`SELECT s.source_topic, s.source_partition, s.source_offset::text,
         e.source_topic AS stored_topic, e.source_partition AS stored_partition, e.source_offset::text AS stored_offset,
         encode(e.content_hash, 'hex') AS stored_hash, floor(extract(epoch FROM e."timestamp") * 1000)::float8 AS stored_ms
       FROM ${this.#stageIds} s JOIN ${this.#ids} e USING (event_id)
       WHERE (e.source_topic, e.source_partition, e.source_offset) IS DISTINCT FROM (s.source_topic, s.source_partition, s.source_offset)`)
-    const byOrigin = new Map<string, BatchRow>()
+    const byOrigin = new Map<string, BufferedRow>()
     for (const r of good) byOrigin.set(`${r.origin.partition}:${r.origin.offset}:${r.origin.topic}`, r)
-    const out = new Map<BatchRow, StoredCopy>()
+    const out = new Map<BufferedRow, StoredCopy>()
     for (const r of res.rows) {
       const row = byOrigin.get(`${r.source_partition}:${r.source_offset}:${r.source_topic}`)
       if (row !== undefined) out.set(row, storedCopy(r))
@@ -242,12 +250,12 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
    * names its line: the rows before it are copied again, it is set aside, and the rest is
    * tried the same way, so one poison row costs two extra COPYs, not a bisection.
    */
-  async #copyIsolating (client: PoolClient, rows: BatchRow[], from: number, to: number, rejected: Rejected[], rejectedRows: Set<BatchRow>): Promise<void> {
+  async #copyIsolating (client: PoolClient, rows: BufferedRow[], from: number, to: number, rejected: Rejected[], rejectedRows: Set<BufferedRow>): Promise<void> {
     let start = from
     while (start < to) {
       await client.query('SAVEPOINT sluice_copy')
       try {
-        await copyLines(client, `${this.#stage} (${COLUMNS})`, rows.slice(start, to).map((r) => r.line))
+        await copyData(client, `${this.#stage} (${COLUMNS})`, lineChunks(rows.slice(start, to)))
         await client.query('RELEASE SAVEPOINT sluice_copy')
         return
       } catch (err) {
@@ -268,7 +276,7 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
           // rows before the rejected one are good unless proven otherwise
           await this.#copyIsolating(client, rows, start, bad, rejected, rejectedRows)
         }
-        const row = rows[bad] as BatchRow
+        const row = rows[bad] as BufferedRow
         rejectedRows.add(row)
         rejected.push({
           origin: row.origin,
@@ -300,12 +308,25 @@ async function freshTempTables (client: PoolClient, tables: ReadonlyArray<{ name
   return new Set((results[results.length - 1]?.rows ?? []).map((r) => r.name))
 }
 
-/** COPY of text lines into `target` ("table (columns)"). */
+/** COPY of text lines into `target` ("table (columns)"): one chunk per ~1 MiB of lines. */
 async function copyLines (client: PoolClient, target: string, lines: readonly string[]): Promise<void> {
+  await copyData(client, target, chunks(lines, 0, lines.length))
+}
+
+/** COPY of COPY-text bytes into `target` ("table (columns)"). */
+async function copyData (client: PoolClient, target: string, data: Iterable<Buffer>): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`))
-  // one chunk per ~1 MiB of lines: few writes, bounded extra memory
-  const source = Readable.from(chunks(lines, 0, lines.length), { objectMode: false })
-  await pipeline(source, stream)
+  await pipeline(Readable.from(data, { objectMode: false }), stream)
+}
+
+/**
+ * The projection's fold table data for rows (batch-fold.ts), or null when PostgreSQL folds
+ * them. Each line is decoded once, and the fold lines are made bytes before the write goes on:
+ * nothing of the decoded lines outlives this call.
+ */
+function foldData (rows: readonly BufferedRow[]): Buffer[] | null {
+  const lines = batchFoldLines(rows.map((r) => ({ line: r.line, origin: r.origin })))
+  return lines === null ? null : [...chunks(lines, 0, lines.length)]
 }
 
 /** COPY data of lines[from, to): one Buffer per ~1 MiB of lines. */
