@@ -1,14 +1,12 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import type { S3Client } from '@aws-sdk/client-s3'
-import type { Pool, PoolClient } from 'pg'
+import type { PoolClient } from 'pg'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
 import { ensureTopics } from '../../kafka/admin.ts'
-import type { ProduceRecord } from '../../kafka/producer.ts'
 import type { TopicPartition } from '../../kafka/types.ts'
 import type { EntityEvent } from '../../model/event.ts'
-import type { Rejected, Sink, SinkBuffer, SinkRuntime, SinkWriteResult } from '../sink.ts'
-import { classifyPgError } from '../../db/pg-errors.ts'
+import type { Sink, SinkBuffer, SinkRuntime, SinkWriteResult } from '../sink.ts'
 import { ChunkAssembler } from './chunk-assembler.ts'
 import type { ChunkOutcome } from './chunk-assembler.ts'
 import { ChunkQueues } from './chunk-queue.ts'
@@ -18,14 +16,16 @@ import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
 import { IndexDocumentWriter } from './index-document.ts'
-import { forgetUpload, recordUpload, upsertIndex } from './snapshot-index.ts'
+import { forgetUpload, upsertIndex } from './snapshot-index.ts'
 import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
-import type { IndexEntry, SnapshotKind } from './snapshot-index.ts'
+import type { SnapshotKind } from './snapshot-index.ts'
 import { SnapshotBuffer } from './snapshot-buffer.ts'
 import type { ChunkItem, InlineItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
 import { dumpWithRetry } from './state-dump.ts'
 import { StateDumps, newestOf } from './state-dumps.ts'
 import { dumpEntry, unansweredTriggers } from './trigger-answers.ts'
+import { record } from './s3-sink-state.ts'
+import type { Buffer_, Open, Prepared } from './s3-sink-state.ts'
 
 export interface S3SnapshotSinkOptions {
   name?: string
@@ -38,58 +38,6 @@ export interface S3SnapshotSinkOptions {
 }
 
 /**
- * recordUpload on the worker's pool, its failures classified as PostgreSQL's (the lane retries
- * them). A new upload of a snapshot supersedes a pending removal of its row.
- */
-async function record (o: Pick<Open, 'pool' | 'unforgotten'>, row: Parameters<typeof recordUpload>[1]): Promise<void> {
-  o.unforgotten.delete(row.snapshotId)
-  try {
-    await recordUpload(o.pool, row)
-  } catch (err) {
-    throw classifyPgError(err, 'recording a snapshot upload')
-  }
-}
-
-/**
- * What `prepare` made of a batch (S3 work done, outside the transaction), for `write` (the
- * rows, inside it).
- */
-interface Prepared {
-  /** the buffers it was made from: a retried batch regroups the same buffers */
-  buffers: ReadonlyArray<SinkBuffer<EntityEvent>>
-  indexed: Array<{ entry: IndexEntry, at: string, cause: EntityEvent }>
-  /** snapshot_uploads rows to remove with the index rows */
-  forget: Array<{ snapshotId: string, uploadId: string }>
-  logged: Array<Pick<SnapshotItem, 'event' | 'origin'>>
-  /** `logged` went to the event log's own write of the batch (handOff) */
-  handedOff: boolean
-  rejected: Rejected[]
-  events: ProduceRecord[]
-}
-
-type Buffer_ = SnapshotBuffer<Prepared>
-
-interface Open {
-  rt: SinkRuntime
-  s3: S3Client
-  /** the worker's pool, for work outside the batch transaction */
-  pool: Pool
-  assembler: ChunkAssembler
-  /** per partition: its chunks handled as they are consumed */
-  queues: ChunkQueues
-  retry: RetryPolicy
-  lastSweep: number
-  /** gives up chunked snapshots whose chunks stopped coming */
-  expiry: NodeJS.Timeout
-  /** snapshot ids whose upload row could not be deleted after a failure (database down): retried by the expiry timer */
-  unforgotten: Set<string>
-  /** the state dumps, started as triggers are read and shared by the batches they answer */
-  dumps: StateDumps
-  /** metadata/snapshot_index.json, rewritten after commits that indexed a snapshot */
-  indexDocument: IndexDocumentWriter
-}
-
-/**
  * The S3 snapshot sink (the `snapshot` route of entity-events): SNAPSHOT_CREATED carrying
  * its snapshot -> snapshots/<id>.json (lib-storage Upload, sha256 in x-amz-meta-sha256);
  * SNAPSHOT_CHUNK -> one multipart upload per snapshot (ChunkAssembler, offset hold);
@@ -97,8 +45,9 @@ interface Open {
  * snapshots/<id>.jsonl.gz. Each finished upload gets its snapshots row in the batch's
  * transaction (so the row and the stored offset commit together, after the object is
  * complete), SNAPSHOT_UPLOADED (or SNAPSHOT_FAILED) is produced to the snapshots topic before
- * the commit (at least once, deterministic event ids), and metadata/snapshot_index.json is
- * rewritten after the commit (index-document.ts). S3 failures are retried
+ * that transaction opens (so before the commit: at least once, deterministic event ids), the
+ * events' log rows go with the event log's own write of the batch (handOff), and
+ * metadata/snapshot_index.json is rewritten after the commit (index-document.ts). S3 failures are retried
  * (SLUICE_S3_MAX_ATTEMPTS per request) while the partition waits; then the snapshot is given
  * up: upload aborted, event dead-lettered.
  */
