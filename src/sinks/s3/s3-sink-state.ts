@@ -48,6 +48,12 @@ export interface Prepared {
 
 export type Buffer_ = SnapshotBuffer<Prepared>
 
+/** What `prepare` made of exactly these buffers (a retried batch regroups the same ones), or null. */
+export function preparedOf (bs: readonly Buffer_[]): Prepared | null {
+  const p = bs[0]?.prepared ?? null
+  return p === null || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p) ? null : p
+}
+
 export interface Open {
   rt: SinkRuntime
   s3: S3Client

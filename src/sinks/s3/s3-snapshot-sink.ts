@@ -24,7 +24,7 @@ import type { ChunkItem, InlineItem, SnapshotItem, TriggerItem } from './snapsho
 import { dumpWithRetry } from './state-dump.ts'
 import { StateDumps, newestOf } from './state-dumps.ts'
 import { dumpEntry, unansweredTriggers } from './trigger-answers.ts'
-import { record } from './s3-sink-state.ts'
+import { preparedOf, record } from './s3-sink-state.ts'
 import type { Buffer_, Open, Prepared } from './s3-sink-state.ts'
 
 export interface S3SnapshotSinkOptions {
@@ -156,9 +156,9 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   async write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<SinkWriteResult> {
     const o = this.#need()
     const bs = buffers as readonly Buffer_[]
-    let p = bs[0]?.prepared ?? null
+    let p = preparedOf(bs)
     // unprepared (a caller without the hook): the S3 work happens here, inside the transaction
-    if (p === null || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p)) p = await this.#prepare(o, buffers)
+    if (p === null) p = await this.#prepare(o, buffers)
     for (const b of bs) {
       b.prepared = null
       b.indexes = p.indexed.length > 0
@@ -190,8 +190,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
    */
   handOff (buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): SinkBuffer<unknown> | null {
     const bs = buffers as readonly Buffer_[]
-    const p = bs[0]?.prepared ?? null
-    if (p === null || p.handedOff || p.logged.length === 0 || p.buffers.length !== bs.length || bs.some((b) => b.prepared !== p)) return null
+    const p = preparedOf(bs)
+    if (p === null || p.handedOff || p.logged.length === 0) return null
     p.handedOff = true
     return this.#logBuffer(p) as SinkBuffer<unknown>
   }
