@@ -31,16 +31,25 @@ export function encodeCopyValue (v: CopyValue): string {
 
 /** One row, newline included. */
 export function encodeCopyRow (values: readonly CopyValue[]): string {
-  const parts = new Array<string>(values.length)
-  for (let i = 0; i < values.length; i++) parts[i] = encodeCopyValue(values[i])
-  // join gives one flat string; `+=` would keep a rope of ~30 pieces per buffered row (bench/copy-encoder.ts)
-  return parts.join('\t') + '\n'
+  const n = values.length
+  if (n === 0) return '\n'
+  const parts = new Array<string>(n)
+  for (let i = 0; i < n; i++) parts[i] = encodeCopyValue(values[i])
+  // join gives one flat string; `+=` would keep a rope of ~30 pieces per buffered row
+  // (bench/copy-encoder.ts), and so would `join() + '\n'`: its readers (the UTF-8 write into
+  // CopyText, the id line's slices) would copy the whole line once more (bench/hot-path.ts)
+  parts[n - 1] += '\n'
+  return parts.join('\t')
 }
 
-/** The event log's columns written by COPY, in eventCopyRow's order. */
+/**
+ * The event log's columns written by COPY, in eventCopyRow's order: the time, the id and the
+ * origin first, so that the content (what a duplicate's content hash covers, event-ids.ts) is
+ * the line's tail, hashed without building a string of it.
+ */
 export const EVENT_COLUMNS: readonly string[] = [
-  '"timestamp"', 'event_id', 'event_type', 'entity', 'entity_id', 'version', 'user_name', 'workspace',
-  'event_data', 'metadata', 'correlation_id', 'causation_id', 'source_topic', 'source_partition', 'source_offset', 'extra'
+  '"timestamp"', 'event_id', 'source_topic', 'source_partition', 'source_offset', 'event_type', 'entity', 'entity_id',
+  'version', 'user_name', 'workspace', 'event_data', 'metadata', 'correlation_id', 'causation_id', 'extra'
 ]
 
 /**
@@ -66,7 +75,7 @@ export function eventCopyRow (e: EntityEvent, origin: Pick<KafkaMessage, 'topic'
   const payload = s !== undefined && s.payload === e.payload ? s.payloadJson : madeJson(e.payload)
   const metadata = e.metadata === null ? null : s !== undefined && s.metadata === e.metadata && s.metadataJson !== null ? s.metadataJson : madeJson(e.metadata)
   return encodeCopyRow([
-    e.timestamp, e.eventId, e.eventType, e.entity, e.entityId, e.version, e.userName, e.workspace,
-    payload, metadata, e.correlationId, e.causationId, origin.topic, origin.partition, origin.offset, s?.extraJson ?? null
+    e.timestamp, e.eventId, origin.topic, origin.partition, origin.offset, e.eventType, e.entity, e.entityId,
+    e.version, e.userName, e.workspace, payload, metadata, e.correlationId, e.causationId, s?.extraJson ?? null
   ])
 }

@@ -17,13 +17,10 @@ import type { CopyText, TextLine } from './copy-text.ts'
  */
 export const ID_COLUMNS = 'event_id, "timestamp", content_hash, source_topic, source_partition, source_offset'
 
-/** Where eventCopyRow puts the time, the id and the origin (topic, partition, offset). */
-const TIME_COL = EVENT_COLUMNS.indexOf('"timestamp"')
-const ID_COL = EVENT_COLUMNS.indexOf('event_id')
-const ORIGIN_FIRST = EVENT_COLUMNS.indexOf('source_topic')
-const ORIGIN_LAST = EVENT_COLUMNS.indexOf('source_offset')
-if (TIME_COL !== 0 || ID_COL !== 1 || ORIGIN_LAST !== ORIGIN_FIRST + 2 || ORIGIN_FIRST < 2) {
-  throw new Error('event-ids.ts expects the COPY columns "timestamp", event_id first and source_topic, source_partition, source_offset together')
+// where eventCopyRow puts the time, the id and the origin (topic, partition, offset)
+if (EVENT_COLUMNS.indexOf('"timestamp"') !== 0 || EVENT_COLUMNS.indexOf('event_id') !== 1 || EVENT_COLUMNS.indexOf('source_topic') !== 2 ||
+  EVENT_COLUMNS.indexOf('source_partition') !== 3 || EVENT_COLUMNS.indexOf('source_offset') !== 4) {
+  throw new Error('event-ids.ts expects the COPY columns "timestamp", event_id, source_topic, source_partition, source_offset first')
 }
 
 /** One event of a batch: its log COPY line and what identifies it. */
@@ -50,15 +47,13 @@ export function idLineOf (line: string): string {
   // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
   const t1 = line.indexOf('\t')
   const t2 = line.indexOf('\t', t1 + 1)
-  let originStart = t2
-  for (let k = 2; k < ORIGIN_FIRST; k++) originStart = line.indexOf('\t', originStart + 1)
-  let originEnd = originStart
-  for (let k = ORIGIN_FIRST; k <= ORIGIN_LAST; k++) originEnd = line.indexOf('\t', originEnd + 1)
-  if (originEnd === -1) originEnd = line.length - 1 // the origin ends the line (before its newline)
-  // md5 only labels a duplicate (identical or not); it never decides what is stored
-  const contentHash = hash('md5', line.slice(t2 + 1, originStart) + line.slice(originEnd), 'hex')
-  // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped
-  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(originStart, originEnd), '\n'].join('')
+  const originEnd = line.indexOf('\t', line.indexOf('\t', line.indexOf('\t', t2 + 1) + 1) + 1)
+  // the content: every column after the origin, newline included (the line's tail: a slice of
+  // it, hashed without a copy). md5 only labels a duplicate (identical or not); it never
+  // decides what is stored
+  const contentHash = hash('md5', line.slice(originEnd + 1), 'hex')
+  // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped; the origin
+  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(t2, originEnd), '\n'].join('')
 }
 
 /** What an id line identifies: [id text, time text, content hash]. */

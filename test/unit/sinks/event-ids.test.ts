@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
@@ -17,6 +18,20 @@ test('an id line gives ID_COLUMNS in order', async (t) => {
   const cols = r.idLine.slice(0, -1).split('\t')
   t.same([cols[0], cols[1], cols[3], cols[4], cols[5]], ['ev\\t1', '2025-02-25T10:45:00Z', 't', '0', '4'])
   t.match(cols[2], /^\\\\x[0-9a-f]{32}$/, 'the content hash as bytea text')
+})
+
+// The content hash is stored (sluice_event_ids.content_hash) and compared with later copies'
+// hashes, also by workers of other versions: its input is fixed, whatever the COPY column order.
+const CONTENT = ['event_type', 'entity', 'entity_id', 'version', 'user_name', 'workspace', 'event_data', 'metadata', 'correlation_id', 'causation_id', 'extra']
+
+test('the content hash is md5 of the content columns in their fixed order, tab-separated, with the newline', async (t) => {
+  const text = fc.string({ unit: fc.constantFrom('a', 'b', '\\t', '\\\\', 'é', '\u{1F600}', '{', '"'), maxLength: 8 })
+  fc.assert(fc.property(fc.array(text, { minLength: CONTENT.length, maxLength: CONTENT.length }), fc.string({ maxLength: 5 }), (content, id) => {
+    const of = (c: string): string => c === '"timestamp"' ? '2025-02-25T10:45:00Z' : c === 'event_id' ? escapeCopyText(id) : c === 'source_topic' ? 't' : c === 'source_partition' ? '3' : c === 'source_offset' ? '9' : content[CONTENT.indexOf(c)] as string
+    const r = batchRow(EVENT_COLUMNS.map(of).join('\t') + '\n', id, { topic: 't', partition: 3, offset: 9, key: null, value: null, timestamp: 0, headers: undefined, size: 0 })
+    return r.contentHash === createHash('md5').update(content.join('\t') + '\n').digest('hex')
+  }))
+  t.same([...EVENT_COLUMNS].sort(), [...CONTENT, '"timestamp"', 'event_id', 'source_topic', 'source_partition', 'source_offset'].sort(), 'every column is the content or what identifies the event')
 })
 
 test('id lines sort in one order of the ids, whatever the rest of the line and the order given', async (t) => {
