@@ -36,4 +36,20 @@ export interface EventSource {
   readonly metadataJson: string | null
   /** `{...}` of the top-level members that no column holds, as produced; null when there are none */
   readonly extraJson: string | null
+  /**
+   * Where payloadJson and metadataJson are in the message, when none of its bytes needs COPY
+   * escaping (a sink copies them from there rather than decoding and encoding them); null
+   * otherwise
+   */
+  readonly spans: SourceSpans | null
+}
+
+/** The message's bytes and the [start, end) of the payload's and metadata's JSON text in them. */
+export interface SourceSpans {
+  readonly buf: Buffer
+  readonly payloadStart: number
+  readonly payloadEnd: number
+  /** -1 when metadataJson is null */
+  readonly metadataStart: number
+  readonly metadataEnd: number
 }

@@ -40,7 +40,7 @@ export function decodeJson (opts: DecodeJsonOptions): Stage<Buffer | null, unkno
       } catch (err) {
         throw new SluiceError('SLUICE_ERR_DECODE', `malformed JSON: ${(err as Error).message}`, { cause: err })
       }
-      if (scan.members !== null && typeof parsed === 'object' && parsed !== null) rememberSource(parsed, { buf: value, members: scan.members })
+      if (scan.members !== null && typeof parsed === 'object' && parsed !== null) rememberSource(parsed, { buf: value, members: scan.members, copyPlain: scan.copyPlain })
       return parsed
     }
   }

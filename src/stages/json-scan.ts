@@ -24,6 +24,12 @@ export interface Scan {
   members: TopMember[] | null
   /** [open quote, close quote] of the bulk string values (ScanOptions.bulk) */
   bulk: Array<[number, number]>
+  /**
+   * No byte of the message is a backslash, tab, newline or carriage return: the text of any
+   * of its values is its own COPY text (copy-encoder.ts escapes nothing else; JSON allows
+   * those three only as whitespace between tokens, and a backslash only in an escape)
+   */
+  copyPlain: boolean
 }
 
 const QUOTE = 0x22
@@ -151,6 +157,7 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
   // the first backslash not yet passed, or -1: found once, not once per literal (an unbounded
   // indexOf per literal scanned the rest of the message again for each of them)
   let slash = buf.indexOf(BACKSLASH)
+  let copyPlain = slash === -1
   const n = buf.length
   let i = 0
   while (i < n) {
@@ -186,7 +193,11 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
       i = close + 1
       continue
     }
-    if (isSpace(b)) { i++; continue }
+    if (isSpace(b)) {
+      if (b !== 0x20) copyPlain = false
+      i++
+      continue
+    }
     if (awaitingValue) { valueStart = i; awaitingValue = false }
     if (b === 0x7b || b === 0x5b) { // { [
       if (++depth > max) throw new SluiceError('SLUICE_ERR_TOO_DEEP', `the message nests objects and arrays deeper than ${max} levels (at byte ${i})`)
@@ -214,7 +225,7 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
     lastEnd = i + 1
     i++
   }
-  return { members, bulk }
+  return { members, bulk, copyPlain }
 }
 
 /** Only whitespace and one colon between the member name and the value. */

@@ -4,6 +4,8 @@ import type { TopMember } from './json-scan.ts'
 export interface SourceText {
   readonly buf: Buffer
   readonly members: readonly TopMember[]
+  /** no byte of buf needs COPY escaping (json-scan.ts, Scan.copyPlain) */
+  readonly copyPlain: boolean
 }
 
 // Carried by the parsed object itself, so that stages between decode and validate need not

@@ -5,7 +5,7 @@ import type { ValidateFunction } from 'ajv'
 import { SluiceError } from '../errors.ts'
 import type { KafkaMessage } from '../kafka/types.ts'
 import { isoTimePattern, isoTimeProblem } from '../iso-time.ts'
-import type { EntityEvent, EventSource } from '../model/event.ts'
+import type { EntityEvent, EventSource, SourceSpans } from '../model/event.ts'
 import type { Stage } from '../pipeline/stage.ts'
 import type { TopMember } from './json-scan.ts'
 import { normalizeEnvelope } from './normalize-envelope.ts'
@@ -135,6 +135,16 @@ class SourceTexts implements EventSource {
   get payloadJson (): string { return this.#text(this.#payload) }
 
   get metadataJson (): string | null { return this.#metadata === null ? null : this.#text(this.#metadata) }
+
+  get spans (): SourceSpans | null {
+    const src = this.#src
+    if (!src.copyPlain) return null
+    const p = this.#payload
+    const m = this.#metadata
+    this.#live(p)
+    if (m !== null) this.#live(m)
+    return { buf: src.buf, payloadStart: p.start, payloadEnd: p.end, metadataStart: m === null ? -1 : m.start, metadataEnd: m === null ? -1 : m.end }
+  }
 
   get extraJson (): string | null {
     if (this.#extra.length === 0) return null

@@ -12,28 +12,63 @@ export class CopyText {
   /** per line: its block, start, end */
   readonly #at: number[] = []
 
+  /** the lines' bytes, all told */
+  byteLength = 0
+  /** where the line begun starts */
+  #start = 0
+
   get count (): number { return this.#at.length / 3 }
 
   append (line: string): void {
     // a JavaScript string's UTF-8 takes at most 3 bytes per UTF-16 unit
-    const room = line.length * 3
-    let block = this.#block
+    this.begin(line.length * 3)
+    this.put(line)
+    this.end()
+  }
+
+  /**
+   * Starts a line written in pieces (put, copy), in order, then end(): `room` bounds its
+   * bytes, so that it goes into one block.
+   */
+  begin (room: number): void {
+    const block = this.#block
     if (block === null || block.length - this.#used < room) {
       // the first block small (a partition's share of a small batch), then 1 MiB ones
-      block = Buffer.allocUnsafeSlow(Math.max(room, this.#blocks.length === 0 ? FIRST_BLOCK : BLOCK))
-      this.#blocks.push(block)
-      this.#block = block
+      this.#block = Buffer.allocUnsafeSlow(Math.max(room, this.#blocks.length === 0 ? FIRST_BLOCK : BLOCK))
+      this.#blocks.push(this.#block)
       this.#used = 0
     }
-    const start = this.#used
-    this.#used += block.write(line, start, 'utf8')
-    this.#at.push(this.#blocks.length - 1, start, this.#used)
+    this.#start = this.#used
+  }
+
+  /** A piece of the line begun: the string's UTF-8. Returns its byte count. */
+  put (s: string): number {
+    const n = (this.#block as Buffer).write(s, this.#used, 'utf8')
+    this.#used += n
+    return n
+  }
+
+  /** A piece of the line begun: bytes [start, end) of buf, as they are. */
+  copy (buf: Buffer, start: number, end: number): void {
+    this.#used += buf.copy(this.#block as Buffer, this.#used, start, end)
+  }
+
+  /** Ends the line begun. */
+  end (): void {
+    this.#at.push(this.#blocks.length - 1, this.#start, this.#used)
+    this.byteLength += this.#used - this.#start
   }
 
   /** Line i's bytes (newline included). */
   bytes (i: number): Buffer {
     const at = this.#at
     return (this.#blocks[at[3 * i] as number] as Buffer).subarray(at[3 * i + 1], at[3 * i + 2])
+  }
+
+  /** Line i's bytes from its byte `from` on. */
+  tail (i: number, from: number): Buffer {
+    const at = this.#at
+    return (this.#blocks[at[3 * i] as number] as Buffer).subarray(at[3 * i + 1] as number + from, at[3 * i + 2])
   }
 
   /** Line i as a string. */

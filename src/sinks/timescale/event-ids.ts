@@ -40,20 +40,32 @@ export interface BatchRow {
 }
 
 /**
- * The sluice_event_ids COPY line of a log COPY line: the id, the time, the content hash, the
- * origin. One flat string (joined: a `+` chain would keep slices of the whole line alive).
+ * Where a log COPY line's content starts: after the tab that ends its origin. The content is
+ * every column after the origin, newline included (what the content hash covers).
  */
-export function idLineOf (line: string): string {
+export function contentStart (line: string): number {
   // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
+  return line.indexOf('\t', line.indexOf('\t', line.indexOf('\t', line.indexOf('\t', line.indexOf('\t') + 1) + 1) + 1) + 1) + 1
+}
+
+/**
+ * The sluice_event_ids COPY line of a log COPY line (or of its start, through the origin's tab):
+ * the id, the time, the content hash, the origin. One flat string (joined: a `+` chain would
+ * keep slices of the whole line alive).
+ */
+export function idLineWith (line: string, content: number, contentHash: string): string {
   const t1 = line.indexOf('\t')
   const t2 = line.indexOf('\t', t1 + 1)
-  const originEnd = line.indexOf('\t', line.indexOf('\t', line.indexOf('\t', t2 + 1) + 1) + 1)
-  // the content: every column after the origin, newline included (the line's tail: a slice of
-  // it, hashed without a copy). md5 only labels a duplicate (identical or not); it never
-  // decides what is stored
-  const contentHash = hash('md5', line.slice(originEnd + 1), 'hex')
   // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped; the origin
-  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(t2, originEnd), '\n'].join('')
+  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(t2, content - 1), '\n'].join('')
+}
+
+/** The sluice_event_ids COPY line of a log COPY line. */
+export function idLineOf (line: string): string {
+  const content = contentStart(line)
+  // md5 of the line's tail (a slice: no copy). It only labels a duplicate (identical or not); it
+  // never decides what is stored
+  return idLineWith(line, content, hash('md5', line.slice(content), 'hex'))
 }
 
 /** What an id line identifies: [id text, time text, content hash]. */

@@ -9,7 +9,8 @@ import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkW
 import { applyBatchFold, insertAndProject } from '../../state/projection.ts'
 import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.ts'
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
-import { batchDuplicate, BufferedRow, firstCopies, ID_COLUMNS, idLineOf, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
+import { batchDuplicate, BufferedRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
+import { appendEventLine } from './event-line.ts'
 import type { StoredCopy, StoredDuplicateRow } from './event-ids.ts'
 import { CopyText, lineChunks } from './copy-text.ts'
 import { isRowRejection, pgCode } from '../../db/pg-errors.ts'
@@ -47,17 +48,15 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
   readonly idLines: string[] = []
   readonly eventIds: string[] = []
   readonly origins: KafkaMessage[] = []
-  bytes = 0
 
   get count (): number { return this.origins.length }
 
+  get bytes (): number { return this.text.byteLength }
+
   add (e: EntityEvent, origin: KafkaMessage): void {
-    const line = eventCopyRow(e, origin)
-    this.text.append(line)
-    this.idLines.push(idLineOf(line))
+    this.idLines.push(appendEventLine(this.text, e, origin))
     this.eventIds.push(e.eventId)
     this.origins.push(origin)
-    this.bytes += line.length
   }
 
   /** The buffer's rows, for a write. */

@@ -1,0 +1,49 @@
+import { hash } from 'node:crypto'
+import type { KafkaMessage } from '../../kafka/types.ts'
+import type { EntityEvent } from '../../model/event.ts'
+import { encodeCopyValue, eventCopyRow } from './copy-encoder.ts'
+import type { CopyText } from './copy-text.ts'
+import { contentStart, idLineOf, idLineWith } from './event-ids.ts'
+
+/**
+ * Appends an event's log COPY line (eventCopyRow's, byte for byte) to `text` and returns its
+ * sluice_event_ids line. When the event's JSON columns are the producer's text and no byte of
+ * the message needs COPY escaping (EventSource.spans), they are copied from the message into
+ * the line's block as bytes: never decoded into strings, joined, scanned for escapes and
+ * encoded back, and the content hash reads the block. Anything else goes through the line as
+ * a string.
+ */
+export function appendEventLine (text: CopyText, e: EntityEvent, origin: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): string {
+  const s = e.source
+  const spans = s !== undefined && s.payload === e.payload && (e.metadata === null || s.metadata === e.metadata) ? s.spans : null
+  if (s === undefined || spans === null || (e.metadata !== null && spans.metadataStart === -1)) {
+    const line = eventCopyRow(e, origin)
+    text.append(line)
+    return idLineOf(line)
+  }
+  // eventCopyRow's columns (EVENT_COLUMNS): through the tab before event_data, and after metadata
+  // (the joined '' gives the tab; the newline joined in, so that each is one flat string)
+  const head = [
+    encodeCopyValue(e.timestamp), encodeCopyValue(e.eventId), encodeCopyValue(origin.topic), String(origin.partition), String(origin.offset),
+    encodeCopyValue(e.eventType), encodeCopyValue(e.entity), encodeCopyValue(e.entityId), encodeCopyValue(e.version), encodeCopyValue(e.userName),
+    encodeCopyValue(e.workspace), ''
+  ].join('\t')
+  // extraJson is the message's own text too: nothing in it to escape
+  const tail = ['', encodeCopyValue(e.correlationId), encodeCopyValue(e.causationId), (s.extraJson ?? '\\N') + '\n'].join('\t')
+  const metadata = e.metadata === null ? -1 : spans.metadataStart
+  text.begin(3 * (head.length + tail.length) + spans.payloadEnd - spans.payloadStart + (metadata === -1 ? 3 : spans.metadataEnd - metadata + 1))
+  const headBytes = text.put(head)
+  text.copy(spans.buf, spans.payloadStart, spans.payloadEnd)
+  if (metadata === -1) {
+    text.put('\t\\N')
+  } else {
+    text.put('\t')
+    text.copy(spans.buf, metadata, spans.metadataEnd)
+  }
+  text.put(tail)
+  text.end()
+  const content = contentStart(head)
+  // the content's first byte: the head's UTF-8 up to it (the same count when the head is ASCII)
+  const from = headBytes === head.length ? content : Buffer.byteLength(head.slice(0, content))
+  return idLineWith(head, content, hash('md5', text.tail(text.count - 1, from), 'hex'))
+}
