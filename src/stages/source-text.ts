@@ -16,8 +16,13 @@ const SOURCE: unique symbol = Symbol('sluice.source')
 
 /** Remembers the bytes a parsed top-level object was read from (the decode stage). */
 export function rememberSource (parsed: object, source: SourceText): void {
-  Object.defineProperty(parsed, SOURCE, { value: source })
+  // one descriptor for every message, not one object each (not writable, enumerable or configurable)
+  DESCRIPTOR.value = source
+  Object.defineProperty(parsed, SOURCE, DESCRIPTOR)
+  DESCRIPTOR.value = undefined
 }
+
+const DESCRIPTOR: PropertyDescriptor = { value: undefined }
 
 /** The bytes a parsed object was read from, when the decode stage read it. */
 export function sourceOf (parsed: object): SourceText | undefined {

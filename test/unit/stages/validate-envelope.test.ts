@@ -152,6 +152,17 @@ test('a top-level member given twice is poison (JSON.parse would drop the first)
   const err = rejects('{"eventId":"e","eventType":"T","timestamp":"2025-02-25T10:45:00Z","payload":{"a":1},"payload":{"b":2}}')
   t.equal(err.code, 'SLUICE_ERR_ENVELOPE')
   t.match(err.message, /"payload" appears twice/)
+  // few members are compared pairwise, many through a Set: both find it, first or last
+  const many = Array.from({ length: 40 }, (_, i) => `"m${i}":${i}`)
+  for (const extra of [many.slice(0, 3), many]) {
+    for (const at of [0, extra.length]) {
+      const members = [...extra]
+      members.splice(at, 0, '"m1":"again"')
+      const e = rejects(`{"eventId":"e","eventType":"T","timestamp":"2025-02-25T10:45:00Z","payload":{},${members.join(',')}}`)
+      t.match(e.message, /"m1" appears twice/, `${extra.length + 5} members, the second "m1" at ${at}`)
+    }
+    t.ok(run(`{"eventId":"e","eventType":"T","timestamp":"2025-02-25T10:45:00Z","payload":{},${extra.join(',')}}`), `${extra.length + 4} distinct members are accepted`)
+  }
 })
 
 test('a stage that throws something unclassified makes the message poison, not the worker fatal', async (t) => {
