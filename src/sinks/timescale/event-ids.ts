@@ -3,6 +3,7 @@ import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
 import { EVENT_COLUMNS } from './copy-encoder.ts'
 import type { CopyText, TextLine } from './copy-text.ts'
+import type { OriginStore } from './origin-store.ts'
 
 /**
  * Exactly once by event id (sql/006_event_ids.sql): each stored event has a row in
@@ -90,24 +91,33 @@ export function batchRow (line: string, eventId: string, origin: KafkaMessage): 
 export class BufferedRow implements BatchRow, TextLine {
   readonly idLine: string
   readonly eventId: string
-  readonly origin: KafkaMessage
   readonly idText: string
   readonly timeText: string
   readonly contentHash: string
   readonly text: CopyText
   readonly index: number
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly #origins: OriginStore
 
-  constructor (idLine: string, eventId: string, origin: KafkaMessage, text: CopyText, index: number) {
+  constructor (idLine: string, eventId: string, origins: OriginStore, text: CopyText, index: number) {
     this.idLine = idLine
     this.eventId = eventId
-    this.origin = origin
+    this.#origins = origins
     const [idText, timeText, contentHash] = idParts(idLine)
     this.idText = idText
     this.timeText = timeText
     this.contentHash = contentHash
     this.text = text
     this.index = index
+    this.topic = origins.topicOf(index)
+    this.partition = origins.partitionOf(index)
+    this.offset = origins.offset(index)
   }
+
+  /** its Kafka message, rebuilt from the buffer's OriginStore (topic, partition and offset without it) */
+  get origin (): KafkaMessage { return this.#origins.message(this.index) }
 
   get line (): string { return this.text.line(this.index) }
 }

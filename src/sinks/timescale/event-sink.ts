@@ -11,6 +11,7 @@ import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.t
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
 import { batchDuplicate, BufferedRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
 import { appendEventLine } from './event-line.ts'
+import { OriginStore } from './origin-store.ts'
 import type { StoredCopy, StoredDuplicateRow } from './event-ids.ts'
 import { CopyText, lineChunks } from './copy-text.ts'
 import { isRowRejection, pgCode } from '../../db/pg-errors.ts'
@@ -40,28 +41,29 @@ function stageTableFor (table: string): string {
 
 /**
  * One partition's pending rows: each event's COPY line, encoded on the consuming tick, kept as
- * bytes (copy-text.ts: the line string dies young), with its id line; kept apart so a rejected
- * row can be isolated.
+ * bytes (copy-text.ts: the line string dies young), with its id line and its Kafka message's
+ * bytes (origin-store.ts: the message dies young too); kept apart so a rejected row can be
+ * isolated.
  */
 export class EventBuffer implements SinkBuffer<EntityEvent> {
   readonly text = new CopyText()
   readonly idLines: string[] = []
   readonly eventIds: string[] = []
-  readonly origins: KafkaMessage[] = []
+  readonly origins = new OriginStore()
 
-  get count (): number { return this.origins.length }
+  get count (): number { return this.origins.count }
 
   get bytes (): number { return this.text.byteLength }
 
   add (e: EntityEvent, origin: KafkaMessage): void {
     this.idLines.push(appendEventLine(this.text, e, origin))
     this.eventIds.push(e.eventId)
-    this.origins.push(origin)
+    this.origins.add(origin)
   }
 
   /** The buffer's rows, for a write. */
   rows (into: BufferedRow[]): void {
-    for (let i = 0; i < this.origins.length; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins[i] as KafkaMessage, this.text, i))
+    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins, this.text, i))
   }
 }
 
@@ -227,7 +229,7 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
       FROM ${this.#stageIds} s JOIN ${this.#ids} e USING (event_id)
       WHERE (e.source_topic, e.source_partition, e.source_offset) IS DISTINCT FROM (s.source_topic, s.source_partition, s.source_offset)`)
     const byOrigin = new Map<string, BufferedRow>()
-    for (const r of good) byOrigin.set(`${r.origin.partition}:${r.origin.offset}:${r.origin.topic}`, r)
+    for (const r of good) byOrigin.set(`${r.partition}:${r.offset}:${r.topic}`, r)
     const out = new Map<BufferedRow, StoredCopy>()
     for (const r of res.rows) {
       const row = byOrigin.get(`${r.source_partition}:${r.source_offset}:${r.source_topic}`)
@@ -324,7 +326,7 @@ async function copyData (client: PoolClient, target: string, data: Iterable<Buff
  * nothing of the decoded lines outlives this call.
  */
 function foldData (rows: readonly BufferedRow[]): Buffer[] | null {
-  const lines = batchFoldLines(rows.map((r) => ({ line: r.line, origin: r.origin })))
+  const lines = batchFoldLines(rows.map((r) => ({ line: r.line, origin: r })))
   return lines === null ? null : [...chunks(lines, 0, lines.length)]
 }
 

@@ -39,7 +39,8 @@ let nextOffset = 0
 function origin (partition = 0, offset = nextOffset++, value: string | null = null): KafkaMessage {
   const v = value === null ? null : Buffer.from(value)
   const key = Buffer.from(`key-${offset}`)
-  return { topic: TOPIC, partition, offset, key, value: v, timestamp: 1740480300000 + offset, headers: { 'x-test': Buffer.from('1') }, size: key.length + (v?.length ?? 0) }
+  // headers on a third of them: a buffer keeps such a message as it is, the others as bytes (origin-store.ts)
+  return { topic: TOPIC, partition, offset, key, value: v, timestamp: 1740480300000 + offset, headers: offset % 3 === 1 ? { 'x-test': Buffer.from('1') } : undefined, size: key.length + (v?.length ?? 0) }
 }
 
 let seq = 0
@@ -217,7 +218,7 @@ test('(c) 3 rows PostgreSQL rejects among 1,000: exactly those are dead-lettered
   const b1 = sink.createBuffer()
   const origins: KafkaMessage[] = []
   for (let i = 0; i < 1000; i++) {
-    const o = origin(i < 500 ? 0 : 1, i < 500 ? 10_000 + i : 20_000 + i)
+    const o = origin(i < 500 ? 0 : 1, i < 500 ? 10_000 + i : 20_000 + i, `message ${i}`)
     origins.push(o)
     ;(i < 500 ? b0 : b1).add(event(bad.get(i)?.over ?? {}), o)
   }
@@ -232,20 +233,24 @@ test('(c) 3 rows PostgreSQL rejects among 1,000: exactly those are dead-lettered
   t.equal(r.duplicates, 0)
   t.same(r.rejected.map((x) => x.origin.offset).sort((a, b) => a - b), [...bad.keys()].map((i) => origins[i]?.offset), 'exactly the 3 bad rows')
   for (const rej of r.rejected) {
-    const i = origins.indexOf(rej.origin)
+    const i = origins.findIndex((o) => o.partition === rej.origin.partition && o.offset === rej.origin.offset)
+    const o = origins[i] as KafkaMessage
+    t.ok(bad.has(i), `row ${i} is one of the bad ones`)
+    t.same([rej.origin.key, rej.origin.value, rej.origin.timestamp, rej.origin.size, rej.origin.headers], [o.key, o.value, o.timestamp, o.size, o.headers], `row ${i}: its message as consumed`)
     t.equal(rej.error.code, 'SLUICE_ERR_ROW_REJECTED')
     t.ok(rej.error.poison)
     t.match(rej.error.message, bad.get(i)?.message as RegExp, `row ${i}: ${rej.error.message.slice(0, 160)}`)
   }
   t.equal(seenBeforeCommit, 0, 'nothing visible to others before the commit')
   t.equal(await count(pool, 'entity_event_logs'), 997)
-  const dlq = await pool.query('SELECT source_partition, source_offset, error_code, stage, message_key, message_ts FROM sluice_dlq ORDER BY source_offset')
+  const dlq = await pool.query('SELECT source_partition, source_offset, error_code, stage, message_key, message_value, message_ts FROM sluice_dlq ORDER BY source_offset')
   t.same(dlq.rows.map((d) => [d.source_partition, Number(d.source_offset), d.error_code, d.stage]), [
     [0, 10_000, 'SLUICE_ERR_ROW_REJECTED', 'sink:timescale'],
     [0, 10_437, 'SLUICE_ERR_ROW_REJECTED', 'sink:timescale'],
     [1, 20_999, 'SLUICE_ERR_ROW_REJECTED', 'sink:timescale']
   ])
   t.same(dlq.rows[1].message_key, Buffer.from('key-10437'), 'the original key is kept')
+  t.same(dlq.rows.map((d) => [d.message_value.toString(), d.message_ts.getTime()]), [[0, 10_000], [437, 10_437], [999, 20_999]].map(([i, off]) => [`message ${i}`, 1740480300000 + (off as number)]), 'and the value and time')
   t.same(await loadOffsets(pool, GROUP, [{ topic: TOPIC, partition: 0 }, { topic: TOPIC, partition: 1 }]).then((x) => x.sort((a, b) => a.partition - b.partition)), offsets)
 })
 
