@@ -3,7 +3,8 @@
  * encoded. A line kept as a string until its batch commits (hundreds of milliseconds) outlives
  * two scavenges: copied twice, then promoted, for the old generation's collector to free;
  * holding one more such line per event cost 2-5% of the ingest rate (docs/benchmarks.md).
- * Each line's place is three small integers in one array; nothing per line on the heap.
+ * Each line's place is three small integers in one array; nothing per line on the heap. A
+ * "line" is any run of bytes: origin-store.ts keeps Kafka message keys and values in one.
  */
 export class CopyText {
   readonly #blocks: Buffer[] = []
