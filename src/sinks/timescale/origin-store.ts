@@ -2,6 +2,13 @@ import type { KafkaMessage } from '../../kafka/types.ts'
 import { CopyText } from './copy-text.ts'
 
 /**
+ * Larger values are not copied (a snapshot chunk's ~700 KB): the pipeline frees such a value as
+ * soon as its batch is durable (pipeline/release.ts, the same 64 KiB), and a copy would hold it
+ * twice, and past that point.
+ */
+export const COPY_MAX_BYTES = 64 * 1024
+
+/**
  * The Kafka messages of one partition's buffered rows, kept until their batch is written
  * without holding the messages themselves: offsets, timestamps and sizes in arrays, key and
  * value bytes copied into blocks outside the V8 heap (copy-text.ts). A message held until its
@@ -9,7 +16,8 @@ import { CopyText } from './copy-text.ts'
  * outlives two scavenges and is promoted, for the old generation's collector to free; copied
  * here, it dies young (docs/benchmarks.md). message(i) gives a message back whole, its key and
  * value views of the blocks, for what needs it (a rejected row's dead letter, a duplicate's
- * origin). A message with headers, or of another partition, is kept as it is.
+ * origin). A message with headers, of another partition, or with a value large enough for
+ * release.ts, is kept as it is.
  */
 export class OriginStore {
   /** the partition's (its first message's) */
@@ -35,9 +43,15 @@ export class OriginStore {
     this.#offsets.push(m.offset)
     this.#timestamps.push(m.timestamp)
     this.#sizes.push(m.size)
-    if (m.headers !== undefined || m.topic !== this.topic || m.partition !== this.partition) (this.#kept ??= new Map()).set(i, m)
     const value = m.value
     const key = m.key
+    if (m.headers !== undefined || m.topic !== this.topic || m.partition !== this.partition || (value !== null && value.length >= COPY_MAX_BYTES)) {
+      (this.#kept ??= new Map()).set(i, m)
+      this.#nulls.push(3)
+      this.#put(null)
+      this.#put(null)
+      return
+    }
     this.#nulls.push((value === null ? 1 : 0) | (key === null ? 2 : 0))
     this.#put(value)
     this.#put(key)

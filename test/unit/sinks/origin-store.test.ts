@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
-import { OriginStore } from '../../../src/sinks/timescale/origin-store.ts'
+import { RELEASE_MIN_BYTES } from '../../../src/pipeline/release.ts'
+import { COPY_MAX_BYTES, OriginStore } from '../../../src/sinks/timescale/origin-store.ts'
 
 const bytes = fc.option(fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)), { nil: null })
 const message = fc.record({
@@ -32,6 +33,18 @@ test('a message comes back as it was added, its bytes copied', async (t) => {
     })
   }), { numRuns: 300 })
   t.pass('300 message sets')
+})
+
+test('a large value (one release.ts frees after its batch) is not copied: the message is kept as it is', async (t) => {
+  t.equal(COPY_MAX_BYTES, RELEASE_MIN_BYTES, 'the same bound as release.ts')
+  const store = new OriginStore()
+  const large: KafkaMessage = { topic: 't', partition: 0, offset: 1, key: null, value: Buffer.alloc(RELEASE_MIN_BYTES, 1), timestamp: 0, headers: undefined, size: RELEASE_MIN_BYTES }
+  const small: KafkaMessage = { ...large, offset: 2, value: Buffer.alloc(RELEASE_MIN_BYTES - 1, 2), size: RELEASE_MIN_BYTES - 1 }
+  store.add(large)
+  store.add(small)
+  t.equal(store.message(0), large, 'the large one: the message itself')
+  t.not(store.message(1).value, small.value, 'the smaller one: a copy')
+  t.ok(store.message(1).value?.equals(small.value as Buffer))
 })
 
 test('an empty value is an empty Buffer, not null', async (t) => {
