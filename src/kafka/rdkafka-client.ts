@@ -24,6 +24,8 @@ export interface RdkafkaSourceOptions {
   heartbeatIntervalMs?: number
   /** static group membership (group.instance.id) */
   groupInstanceId?: string
+  /** librdkafka's debug contexts (`debug`, e.g. "cgrp"): its lines logged at info */
+  debug?: string
   /** extra librdkafka settings (security, fetch sizes...) */
   config?: Record<string, string | number | boolean>
 }

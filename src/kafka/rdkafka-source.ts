@@ -77,12 +77,15 @@ export class RdkafkaSource implements Source {
     const config = {
       ...consumerConfig(o),
       rebalance_cb: (err: LibrdKafkaError, assignment: RdTopicPartition[]) => this.#rebalanced(err, assignment),
-      offset_commit_cb: (err: LibrdKafkaError | undefined, offsets: RdTopicPartition[]) => this.#committed(err, offsets)
+      offset_commit_cb: (err: LibrdKafkaError | undefined, offsets: RdTopicPartition[]) => this.#committed(err, offsets),
+      // SLUICE_KAFKA_DEBUG: librdkafka's own trace (e.g. the group's join states), through the logger
+      ...(o.debug !== undefined ? { debug: o.debug, event_cb: true } : {})
     } as unknown as ConsumerGlobalConfig
     // a topic-level setting: node-rdkafka's topic config replaces librdkafka's default one
     const consumer = new Kafka.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' })
     consumer.setDefaultConsumeTimeout(this.#sizer.timeoutMs)
     consumer.on('event.error', (err) => this.#eventError(err))
+    if (o.debug !== undefined) consumer.on('event.log', (l: { severity: number, fac: string, message: string }) => o.logger?.info({ librdkafka: l.fac, severity: l.severity }, l.message))
     this.#consumer = consumer
     await new Promise<void>((resolve, reject) => {
       consumer.connect({ timeout: 15_000 }, (err) => {
