@@ -62,8 +62,7 @@ export class CopyText {
 
   /** Line i's bytes (newline included). */
   bytes (i: number): Buffer {
-    const at = this.#at
-    return (this.#blocks[at[3 * i] as number] as Buffer).subarray(at[3 * i + 1], at[3 * i + 2])
+    return this.tail(i, 0)
   }
 
   /** Line i's bytes from its byte `from` on. */

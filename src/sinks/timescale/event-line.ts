@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { EntityEvent } from '../../model/event.ts'
-import { encodeCopyValue, eventCopyRow } from './copy-encoder.ts'
+import { eventCopyRow, eventLineHead, eventLineTail } from './copy-encoder.ts'
 import type { CopyText } from './copy-text.ts'
 import { contentStart, idLineOf, idLineWith } from './event-ids.ts'
 
@@ -16,20 +16,13 @@ import { contentStart, idLineOf, idLineWith } from './event-ids.ts'
 export function appendEventLine (text: CopyText, e: EntityEvent, origin: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): string {
   const s = e.source
   const spans = s !== undefined && s.payload === e.payload && (e.metadata === null || s.metadata === e.metadata) ? s.spans : null
-  if (s === undefined || spans === null || (e.metadata !== null && spans.metadataStart === -1)) {
+  if (spans === null || (e.metadata !== null && spans.metadataStart === -1)) {
     const line = eventCopyRow(e, origin)
     text.append(line)
     return idLineOf(line)
   }
-  // eventCopyRow's columns (EVENT_COLUMNS): through the tab before event_data, and after metadata
-  // (the joined '' gives the tab; the newline joined in, so that each is one flat string)
-  const head = [
-    encodeCopyValue(e.timestamp), encodeCopyValue(e.eventId), encodeCopyValue(origin.topic), String(origin.partition), String(origin.offset),
-    encodeCopyValue(e.eventType), encodeCopyValue(e.entity), encodeCopyValue(e.entityId), encodeCopyValue(e.version), encodeCopyValue(e.userName),
-    encodeCopyValue(e.workspace), ''
-  ].join('\t')
-  // extraJson is the message's own text too: nothing in it to escape
-  const tail = ['', encodeCopyValue(e.correlationId), encodeCopyValue(e.causationId), (s.extraJson ?? '\\N') + '\n'].join('\t')
+  const head = eventLineHead(e, origin)
+  const tail = eventLineTail(e)
   const metadata = e.metadata === null ? -1 : spans.metadataStart
   text.begin(3 * (head.length + tail.length) + spans.payloadEnd - spans.payloadStart + (metadata === -1 ? 3 : spans.metadataEnd - metadata + 1))
   const headBytes = text.put(head)
