@@ -6,7 +6,7 @@
 // Kafka CPU seconds, peak RSS, first and last partition done, the load average; then produce->durable latency of each consumer at
 // half its best rate. Run: scripts/bench.sh [events] (default 300,000).
 import { once } from 'node:events'
-import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import pg from 'pg'
 import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
@@ -14,7 +14,7 @@ import { sampleEvents } from '../src/workload/seed-mix.ts'
 import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
 import { batchRow, ID_COLUMNS } from '../src/sinks/timescale/event-ids.ts'
 import { copyLineOf, originOf } from './copy-lines.ts'
-import { parentPid } from './ingest/proc.ts'
+import { parentPid, stackPid } from './ingest/proc.ts'
 import { START_MS, produce, produceOnePerPartition } from './ingest/produce.ts'
 import { endOffsets, latencies } from './ingest/progress.ts'
 import { dropSchema, runConsumer, runPsql } from './ingest/runs.ts'
@@ -27,15 +27,6 @@ function need (name: string): string {
   const v = env[name]
   if (v === undefined || v === '') throw new Error(`${name} is not set: run scripts/bench.sh`)
   return v
-}
-/** The broker's pid from the stack's pid file (scripts/stack.sh), or null. */
-function kafkaPid (): number | null {
-  const dir = env.SLUICE_STACK_DIR
-  if (dir === undefined) return null
-  try {
-    const pid = Number(readFileSync(`${dir}/kafka/kafka.pid`, 'utf8').trim())
-    return Number.isInteger(pid) && pid > 0 ? pid : null
-  } catch { return null }
 }
 const say = (s = ''): void => { process.stdout.write(s + '\n') }
 
@@ -150,7 +141,7 @@ async function main (): Promise<void> {
     pgUrl,
     pool,
     postmaster: parentPid(backend),
-    kafka: kafkaPid(),
+    kafka: stackPid('kafka/kafka.pid'),
     partitions,
     bento: variants.some((v) => v.kind === 'bento') ? need('SLUICE_BENTO') : null,
     tag,

@@ -4,6 +4,9 @@
 //  - through sluice: the bytes as ~512 KiB SNAPSHOT_CHUNK messages (base64 in the envelope)
 //    produced to a fresh topic beforehand, then the worker started; timed from its partition
 //    assignment to the snapshot's index row (consume, decode, multipart upload, index).
+// Each phase also prints the CPU seconds spent in its window by the processes that share the
+// machine (the S3 server, the broker, PostgreSQL, the uploader or the worker) and the machine's
+// busy core-seconds: what a rate short of raw S3's is made of.
 // Run: scripts/bench.sh snapshot [MiB] (default 256; SLUICE_BENCH_SOURCES=rdkafka,platformatic).
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
@@ -14,6 +17,7 @@ import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import pg from 'pg'
 import { spawnWorker } from './worker.ts'
+import { cpuSeconds, machineBusySeconds, parentPid, stackPid, treeCpuSeconds } from './ingest/proc.ts'
 import { deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { RdkafkaProducer } from '../src/kafka/producer.ts'
 import type { ProduceRecord } from '../src/kafka/producer.ts'
@@ -45,6 +49,27 @@ const s3 = new S3Client({
   credentials: { accessKeyId: need('SLUICE_S3_ACCESS_KEY'), secretAccessKey: need('SLUICE_S3_SECRET_KEY') }
 })
 
+/** CPU seconds so far of the processes sharing the machine (null: not known), and the machine's busy core-seconds. */
+interface CpuReading { s3: number | null, kafka: number | null, pg: number | null, self: number, worker: number | null, machine: number }
+const s3Pid = stackPid('s3/versitygw.pid')
+const kafkaPid = stackPid('kafka/kafka.pid')
+let postmaster: number | null = null
+const treeCpu = (pid: number | null): number | null => {
+  if (pid === null) return null
+  try { return treeCpuSeconds(pid) } catch { return null }
+}
+function readCpu (worker: number | null = null): CpuReading {
+  const u = process.cpuUsage()
+  return { s3: treeCpu(s3Pid), kafka: treeCpu(kafkaPid), pg: treeCpu(postmaster), self: (u.user + u.system) / 1e6, worker: worker === null ? null : cpuSeconds(worker), machine: machineBusySeconds() }
+}
+/** "S3 server 1.2, Kafka 0.9, ...; machine busy 3.1 of 4.0 core-seconds": what ran between two readings. */
+function cpuUsed (a: CpuReading, b: CpuReading, seconds: number, mine: 'self' | 'worker'): string {
+  const d = (x: number | null, y: number | null): string => x === null || y === null ? '?' : (y - x).toFixed(1)
+  const parts = [mine === 'self' ? `uploader ${d(a.self, b.self)}` : `worker ${d(a.worker, b.worker)}`, `S3 server ${d(a.s3, b.s3)}`]
+  if (mine === 'worker') parts.push(`Kafka ${d(a.kafka, b.kafka)}`, `PostgreSQL ${d(a.pg, b.pg)}`)
+  return `CPU s: ${parts.join(', ')}; machine busy ${(b.machine - a.machine).toFixed(1)} of ${(seconds * cpus().length).toFixed(1)} core-seconds`
+}
+
 /** Deterministic pseudo-random bytes (incompressible), in CHUNK pieces. */
 function * bytes (): Generator<Buffer> {
   let x = 0x5eed
@@ -58,14 +83,16 @@ function * bytes (): Generator<Buffer> {
   }
 }
 
-async function raw (): Promise<number> {
+async function raw (): Promise<{ seconds: number, cpu: string }> {
   const chunks = [...bytes()] // in memory first: the rate is S3's, not the generator's
   const key = `${prefix}raw.bin`
+  const before = readCpu()
   const started = performance.now()
   await new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: Readable.from(chunks) }, partSize: partBytes, queueSize }).done()
   const seconds = (performance.now() - started) / 1000
+  const after = readCpu()
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
-  return seconds
+  return { seconds, cpu: cpuUsed(before, after, seconds, 'self') }
 }
 
 async function produce (topic: string, snapshotId: string): Promise<number> {
@@ -96,7 +123,7 @@ async function produce (topic: string, snapshotId: string): Promise<number> {
   return sent
 }
 
-async function throughSluice (source: string): Promise<{ seconds: number, peakRssMb: number, messageBytes: number }> {
+async function throughSluice (source: string): Promise<{ seconds: number, peakRssMb: number, messageBytes: number, cpu: string }> {
   const topic = `bench_snap_${source}_${tag}`
   const schema = `bench_snap_${source}_${tag}`.toLowerCase()
   const snapshotId = `bench-${source}-${tag}`
@@ -116,12 +143,23 @@ async function throughSluice (source: string): Promise<{ seconds: number, peakRs
     SLUICE_S3_PREFIX: prefix,
     SLUICE_SNAPSHOTS_TOPIC: `${topic}.snapshots`
   })
-  worker.stdout?.on('data', (d: Buffer) => { logLines.push(d.toString()) })
+  // the CPU readings bracket the timed window: from the assignment's log line to the index row
+  let atAssignment: CpuReading | null = null
+  let partial = ''
+  worker.stdout?.on('data', (d: Buffer) => {
+    const text = d.toString()
+    logLines.push(text)
+    if (atAssignment !== null) return
+    const lines = (partial + text).split('\n')
+    partial = lines.pop() ?? ''
+    if (lines.some((l) => l.includes('"msg":"partitions assigned"'))) atAssignment = readCpu(worker.pid as number)
+  })
   worker.stdout?.pipe(log)
   worker.stderr?.pipe(log)
   const exited = once(worker, 'exit')
   let peakRssMb = 0
   let indexedAt: Date | null = null
+  let atIndex: CpuReading | null = null
   try {
     for (;;) {
       try {
@@ -129,7 +167,7 @@ async function throughSluice (source: string): Promise<{ seconds: number, peakRs
         peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
       } catch {}
       const r = await pool.query(`SELECT indexed_at FROM "${schema}".snapshots WHERE snapshot_id = $1`, [snapshotId]).catch(() => ({ rows: [] }))
-      if (r.rows.length > 0) { indexedAt = r.rows[0].indexed_at; break }
+      if (r.rows.length > 0) { atIndex = readCpu(worker.pid as number); indexedAt = r.rows[0].indexed_at; break }
       if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}; see .sluice/bench-snapshot-${source}.log`)
       await sleep(50)
     }
@@ -143,19 +181,27 @@ async function throughSluice (source: string): Promise<{ seconds: number, peakRs
   // from the partition's assignment (start-up excluded) to the index row
   const assigned = logLines.join('').split('\n').map((l) => { try { return JSON.parse(l) } catch { return null } })
     .find((l) => l?.msg === 'partitions assigned')
-  if (assigned === undefined || indexedAt === null) throw new Error('no assignment in the worker log')
+  if (assigned === undefined || indexedAt === null || atAssignment === null || atIndex === null) throw new Error('no assignment in the worker log')
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${prefix}snapshots/${snapshotId}.json` })).catch(() => {})
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${prefix}metadata/snapshot_index.json` })).catch(() => {})
-  return { seconds: (indexedAt.getTime() - (assigned.time as number)) / 1000, peakRssMb, messageBytes }
+  const seconds = (indexedAt.getTime() - (assigned.time as number)) / 1000
+  return { seconds, peakRssMb, messageBytes, cpu: cpuUsed(atAssignment, atIndex, seconds, 'worker') }
 }
 
 say(`snapshot upload: ${sizeMiB} MiB, part ${partBytes / MiB} MiB x queue ${queueSize}; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
-const rawSeconds = await raw()
-say(`raw S3 (lib-storage Upload):  ${(sizeMiB / rawSeconds).toFixed(1)} MiB/s (${rawSeconds.toFixed(2)} s)`)
+{
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 1 })
+  postmaster = parentPid(Number((await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid))
+  await pool.end()
+}
+const first = await raw()
+const rawSeconds = first.seconds
+say(`raw S3 (lib-storage Upload):  ${(sizeMiB / rawSeconds).toFixed(1)} MiB/s (${rawSeconds.toFixed(2)} s); ${first.cpu}`)
 for (const source of sources) {
   const r = await throughSluice(source)
-  say(`through sluice (${source.padEnd(12)}): ${(sizeMiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s; ${(r.messageBytes / MiB).toFixed(0)} MiB of chunk messages; worker peak RSS ${r.peakRssMb.toFixed(0)} MiB) = ${(rawSeconds / r.seconds * 100).toFixed(0)}% of raw`)
+  say(`through sluice (${source.padEnd(12)}): ${(sizeMiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s; ${(r.messageBytes / MiB).toFixed(0)} MiB of chunk messages; worker peak RSS ${r.peakRssMb.toFixed(0)} MiB) = ${(rawSeconds / r.seconds * 100).toFixed(0)}% of raw; ${r.cpu}`)
 }
-const rawAgain = await raw()
-say(`raw S3 again:                 ${(sizeMiB / rawAgain).toFixed(1)} MiB/s (${rawAgain.toFixed(2)} s)`)
+const again = await raw()
+say(`raw S3 again:                 ${(sizeMiB / again.seconds).toFixed(1)} MiB/s (${again.seconds.toFixed(2)} s); ${again.cpu}`)
+say(`at 0.8 of the first raw rate the upload through sluice would take ${(rawSeconds / 0.8).toFixed(2)} s: ${(rawSeconds / 0.8 * cpus().length).toFixed(1)} core-seconds on this machine`)
 s3.destroy()

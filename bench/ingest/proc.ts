@@ -18,6 +18,22 @@ function stat (pid: number): Stat | null {
   }
 }
 
+/** The pid in a service's pid file of the local stack (scripts/stack.sh, e.g. `kafka/kafka.pid`), or null. */
+export function stackPid (file: string): number | null {
+  const dir = process.env.SLUICE_STACK_DIR
+  if (dir === undefined) return null
+  try {
+    const pid = Number(readFileSync(`${dir}/${file}`, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch { return null }
+}
+
+/** Core-seconds the whole machine spent busy since boot (/proc/stat: all but idle and iowait). */
+export function machineBusySeconds (): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/).slice(1, 9).map(Number)
+  return (f.reduce((a, b) => a + b, 0) - (f[3] as number) - (f[4] as number)) / TICKS
+}
+
 /** A process's own CPU seconds (user + system), or null once it is gone. */
 export function cpuSeconds (pid: number): number | null {
   return stat(pid)?.self ?? null
