@@ -5,10 +5,11 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
+import { cpus } from 'node:os'
 import pg from 'pg'
 import { spawnWorker } from '../worker.ts'
 import { runMigrations } from '../../src/sinks/timescale/migrate.ts'
-import { ProcessSampler, childPids, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
+import { ProcessSampler, childPids, machineBusySeconds, settledTreeCpuSeconds, treeCpuSeconds } from './proc.ts'
 import { follow, groupOffsets, sluiceOffsets } from './progress.ts'
 import type { Positions, Progress } from './progress.ts'
 import type { Variant } from './variants.ts'
@@ -39,6 +40,8 @@ export interface RunResult {
   pgCpu: number
   /** the broker's CPU seconds (serving the consumer's fetches and commits), null when unknown */
   kafkaCpu: number | null
+  /** the machine's busy core-seconds over the run's core-seconds (seconds x cores): 1.0 is every core busy throughout */
+  machineBusy: number
   peakRssMiB: number
   /** seconds from process start to the first and the last partition done (null for psql) */
   firstPartition: number | null
@@ -120,6 +123,7 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   const children = childPids(ctx.postmaster)
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const kafka0 = kafkaCpu(ctx)
+  const busy0 = machineBusySeconds()
   const started = performance.now()
   const psql = spawn('psql', [ctx.pgUrl, '-q', '-1', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`,
     ...copies.flatMap((c) => ['-c', `\\copy ${c.target} FROM '${c.file}'`])],
@@ -127,13 +131,14 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   const sampler = new ProcessSampler(psql.pid as number, 20)
   const [code] = await once(psql, 'exit')
   const seconds = (performance.now() - started) / 1000
+  const machineBusy = (machineBusySeconds() - busy0) / (seconds * cpus().length)
   sampler.stop()
   const pgCpu = await settledTreeCpuSeconds(ctx.postmaster, children) - pg0
   const kafkaUsed = kafkaCpuSince(ctx, kafka0)
   if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
   const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
   if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
-  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, partitionRates: null, progress: null }
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, machineBusy, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, partitionRates: null, progress: null }
 }
 
 export interface ConsumerRun {
@@ -159,6 +164,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
   const pg0 = treeCpuSeconds(ctx.postmaster)
   const kafka0 = kafkaCpu(ctx)
+  const busy0 = machineBusySeconds()
   const started = performance.now()
   const child = v.kind === 'bento' ? startBento(ctx, v, r) : startSluice(ctx, v, r)
   child.stdout?.pipe(log, { end: false })
@@ -173,6 +179,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   let progress: Progress
   let pgCpu: number
   let kafkaUsed: number | null
+  let busy: number
   try {
     const every = kafka === null ? 20 : 50
     if (r.during === undefined) {
@@ -187,6 +194,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
       await producing
     }
     sampler.stop()
+    busy = (machineBusySeconds() - busy0) / ((performance.now() - started) / 1000 * cpus().length)
     pgCpu = treeCpuSeconds(ctx.postmaster) - pg0
     kafkaUsed = kafkaCpuSince(ctx, kafka0)
   } finally {
@@ -205,6 +213,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     workerCpu: sampler.cpu,
     pgCpu,
     kafkaCpu: kafkaUsed,
+    machineBusy: busy,
     peakRssMiB: sampler.rss,
     firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
     lastPartition: finishes.length === 0 ? null : at(Math.max(...finishes)),
