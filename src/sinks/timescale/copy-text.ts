@@ -83,6 +83,18 @@ export class CopyText {
     return at[3 * i] === at[3 * j] && at[3 * i + 2] === at[3 * j + 1]
   }
 
+  /** Every line's bytes, in order: one slice per run of lines that follow each other in a block. */
+  * chunks (): Generator<Buffer> {
+    const n = this.count
+    let i = 0
+    while (i < n) {
+      let j = i + 1
+      while (j < n && this.adjacent(j - 1, j)) j++
+      yield this.span(i, j)
+      i = j
+    }
+  }
+
   /** The bytes of lines [i, j), which must be adjacent one after another. */
   span (i: number, j: number): Buffer {
     const at = this.#at

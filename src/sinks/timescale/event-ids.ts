@@ -175,6 +175,27 @@ export function sortedIdLines (rows: readonly BatchRow[]): string[] {
   return lines.sort()
 }
 
+/**
+ * The id lines of several buffers (sortedIdLines' order), or null when an id appears twice:
+ * sorted, two lines of one id are next to each other (a line starts with its id's text and a
+ * tab), so one pass over neighbours finds every repeated id.
+ */
+export function distinctSortedIdLines (lists: ReadonlyArray<readonly string[]>): string[] | null {
+  const lines: string[] = []
+  for (const l of lists) for (let i = 0; i < l.length; i++) lines.push(l[i] as string)
+  lines.sort()
+  for (let i = 1; i < lines.length; i++) if (sameId(lines[i - 1] as string, lines[i] as string)) return null
+  return lines
+}
+
+/** Whether two id lines start with the same id text (through its tab). */
+function sameId (a: string, b: string): boolean {
+  const t = a.indexOf('\t')
+  if (b.charCodeAt(t) !== 9) return false
+  for (let i = 0; i < t; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false
+  return true
+}
+
 /** The stored copy of an event id, from the duplicates query (event-sink.ts). */
 export interface StoredCopy {
   origin: { topic: string, partition: number, offset: number }

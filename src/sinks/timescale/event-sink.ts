@@ -4,16 +4,16 @@ import { Readable } from 'node:stream'
 import type { PoolClient, QueryResult } from 'pg'
 import { SluiceError } from '../../errors.ts'
 import type { EntityEvent } from '../../model/event.ts'
-import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkWriteResult } from '../sink.ts'
 import { applyBatchFold, insertAndProject } from '../../state/projection.ts'
 import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.ts'
+import type { FoldRow } from './batch-fold.ts'
 import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
-import { batchDuplicate, BufferedRow, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
-import { appendEventLine } from './event-line.ts'
-import { OriginStore } from './origin-store.ts'
+import { batchDuplicate, distinctSortedIdLines, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
+import type { BufferedRow } from './event-ids.ts'
+import { EventBuffer } from './event-buffer.ts'
 import type { StoredCopy, StoredDuplicateRow } from './event-ids.ts'
-import { CopyText, lineChunks } from './copy-text.ts'
+import { lineChunks } from './copy-text.ts'
 import { isRowRejection, pgCode } from '../../db/pg-errors.ts'
 
 /** Columns written by COPY (copy-encoder.ts says what their values are; event-ids.ts where the id and origin are); the staging table has the same shape as the log. */
@@ -37,34 +37,6 @@ export function stagedInsert (t: { log: string, ids: string, stage: string, stag
 /** The staging table of a target table: one per table, so two sinks never share one. */
 function stageTableFor (table: string): string {
   return ('sluice_stage_' + table.replace(/[^A-Za-z0-9_]/g, '_')).slice(0, 63)
-}
-
-/**
- * One partition's pending rows: each event's COPY line, encoded on the consuming tick, kept as
- * bytes (copy-text.ts: the line string dies young), with its id line and its Kafka message's
- * bytes (origin-store.ts: the message dies young too); kept apart so a rejected row can be
- * isolated.
- */
-export class EventBuffer implements SinkBuffer<EntityEvent> {
-  readonly text = new CopyText()
-  readonly idLines: string[] = []
-  readonly eventIds: string[] = []
-  readonly origins = new OriginStore()
-
-  get count (): number { return this.origins.count }
-
-  get bytes (): number { return this.text.byteLength }
-
-  add (e: EntityEvent, origin: KafkaMessage): void {
-    this.idLines.push(appendEventLine(this.text, e, origin))
-    this.eventIds.push(e.eventId)
-    this.origins.add(origin)
-  }
-
-  /** The buffer's rows, for a write. */
-  rows (into: BufferedRow[]): void {
-    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins, this.text, i))
-  }
 }
 
 export interface EventSinkOptions {
@@ -121,8 +93,13 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 
   async write (client: PoolClient, buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): Promise<SinkWriteResult> {
+    const bs = buffers as ReadonlyArray<EventBuffer>
+    const whole = await this.#whole(client, bs)
+    if (whole === 'written') return { stored: bs.reduce((n, b) => n + b.count, 0), duplicates: 0, duplicateKinds: {}, differing: [], rejected: [] }
     let rows: BufferedRow[] = []
-    for (const b of buffers as ReadonlyArray<EventBuffer>) b.rows(rows)
+    for (const b of bs) b.rows(rows)
+    // the direct path failed as a whole: its first round would fail again
+    let direct = whole === 'not tried'
     const total = rows.length
     let stored = 0
     const rejected: Rejected[] = []
@@ -136,7 +113,8 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     // rejected is the next round's candidate, so a poison copy never hides a good one
     while (rows.length > 0) {
       const { kept, later } = firstCopies(rows)
-      const r = await this.#round(client, kept)
+      const r = await this.#round(client, kept, direct)
+      direct = true
       stored += r.inserted
       for (const x of r.rejected) rejected.push(x)
       for (const [row, copy] of r.stored) count(storedDuplicate(row, copy))
@@ -152,27 +130,62 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     return { stored, duplicates: total - rejected.length - stored, duplicateKinds: kinds, differing, rejected }
   }
 
-  /** Stores rows whose event ids are distinct. */
-  async #round (client: PoolClient, rows: BufferedRow[]): Promise<RoundResult> {
-    if (await this.#direct(client, rows)) return { inserted: rows.length, rejected: [], rejectedRows: new Set(), stored: new Map(), redelivered: 0 }
+  /**
+   * The usual batch, written from its buffers as they are, with no object per row (each would
+   * live until the batch commits): no id twice in the batch, none stored before, no row
+   * rejected, and for a projection one topic and ASCII types (batch-fold.ts). 'not tried' when
+   * the batch is not one, 'failed' (nothing written) when PostgreSQL refused it: the rows
+   * then take the paths below.
+   */
+  async #whole (client: PoolClient, buffers: readonly EventBuffer[]): Promise<'written' | 'failed' | 'not tried'> {
+    const ids = distinctSortedIdLines(buffers.map((b) => b.idLines))
+    if (ids === null) return 'not tried'
+    let folds: Buffer[] | null = null
+    if (this.#stateTable !== null) {
+      const rows: FoldRow[] = []
+      for (const b of buffers) b.foldRows(rows)
+      folds = foldData(rows)
+      if (folds === null) return 'not tried'
+    }
+    const ok = await this.#directCopy(client, ids, logChunks(buffers), folds)
+    return ok ? 'written' : 'failed'
+  }
+
+  /** Stores rows whose event ids are distinct (`direct`: trying the direct path first). */
+  async #round (client: PoolClient, rows: BufferedRow[], direct: boolean): Promise<RoundResult> {
+    if (direct && await this.#direct(client, rows)) return { inserted: rows.length, rejected: [], rejectedRows: new Set(), stored: new Map(), redelivered: 0 }
     return await this.#staged(client, rows)
   }
 
   /** The path without conflicts: false (and nothing written) when an id is stored or a row rejected. */
   async #direct (client: PoolClient, rows: BufferedRow[]): Promise<boolean> {
-    const folds = this.#stateTable === null ? null : foldData(rows)
+    if (this.#stateTable === null) return await this.#directCopy(client, sortedIdLines(rows), lineChunks(rows), null)
+    const folds = foldData(rows.map((r) => ({ line: r.line, origin: r })))
+    if (folds !== null) return await this.#directCopy(client, sortedIdLines(rows), lineChunks(rows), folds)
+    // events of several topics, or a non-ASCII type: PostgreSQL folds them one by one
+    const state = this.#stateTable
+    return await this.#attempt(client, async () => {
+      await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
+      await this.#prepare(client)
+      await copyData(client, `${this.#stage} (${COLUMNS})`, lineChunks(rows))
+      await insertAndProject(client, { log: this.#table, state, insert: `INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage}` })
+    })
+  }
+
+  /** The ids (sorted), then the log lines straight into the log, then the projection's fold table (null: no projection). */
+  async #directCopy (client: PoolClient, ids: readonly string[], log: Iterable<Buffer>, folds: readonly Buffer[] | null): Promise<boolean> {
+    return await this.#attempt(client, async () => {
+      await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, ids)
+      await copyData(client, `${this.#table} (${COLUMNS})`, log)
+      if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)
+    })
+  }
+
+  /** Runs `write` in a savepoint: false (rolled back) when an id is stored or a row rejected. */
+  async #attempt (client: PoolClient, write: () => Promise<void>): Promise<boolean> {
     await client.query('SAVEPOINT sluice_direct')
     try {
-      await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, sortedIdLines(rows))
-      if (this.#stateTable === null || folds !== null) {
-        await copyData(client, `${this.#table} (${COLUMNS})`, lineChunks(rows))
-        if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)
-      } else {
-        // events of several topics, or a non-ASCII type: PostgreSQL folds them one by one
-        await this.#prepare(client)
-        await copyData(client, `${this.#stage} (${COLUMNS})`, lineChunks(rows))
-        await insertAndProject(client, { log: this.#table, state: this.#stateTable, insert: `INSERT INTO ${this.#table} (${COLUMNS}) SELECT ${COLUMNS} FROM ${this.#stage}` })
-      }
+      await write()
       await client.query('RELEASE SAVEPOINT sluice_direct')
       return true
     } catch (err) {
@@ -325,9 +338,14 @@ async function copyData (client: PoolClient, target: string, data: Iterable<Buff
  * them. Each line is decoded once, and the fold lines are made bytes before the write goes on:
  * nothing of the decoded lines outlives this call.
  */
-function foldData (rows: readonly BufferedRow[]): Buffer[] | null {
-  const lines = batchFoldLines(rows.map((r) => ({ line: r.line, origin: r })))
+function foldData (rows: readonly FoldRow[]): Buffer[] | null {
+  const lines = batchFoldLines(rows)
   return lines === null ? null : [...chunks(lines, 0, lines.length)]
+}
+
+/** The log's COPY data of whole buffers, in order: their blocks as they are. */
+function * logChunks (buffers: readonly EventBuffer[]): Generator<Buffer> {
+  for (const b of buffers) yield * b.text.chunks()
 }
 
 /** COPY data of lines[from, to): one Buffer per ~1 MiB of lines. */

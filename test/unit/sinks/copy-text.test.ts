@@ -36,6 +36,19 @@ test('COPY data of any lines in order is their bytes, whole runs of one block as
   t.equal([...lineChunks(all)].length, 2, '5,000 lines of a buffer without gaps: one slice per block (16 KiB, then 1 MiB)')
 })
 
+test('all lines of a buffer as COPY data: their bytes in order, one slice per block', async (t) => {
+  fc.assert(fc.property(fc.array(fc.oneof(line, fc.constant('é'.repeat(40_000) + '\n')), { maxLength: 80 }), (lines) => {
+    const text = new CopyText()
+    for (const l of lines) text.append(l)
+    const chunks = [...text.chunks()]
+    return Buffer.concat(chunks).equals(Buffer.from(lines.join(''))) && chunks.length <= Math.max(1, lines.length) && chunks.every((c) => c.length > 0)
+  }), { numRuns: 300 })
+  const text = new CopyText()
+  for (let i = 0; i < 5000; i++) text.append(`row ${i}\tvalue é\n`)
+  t.equal([...text.chunks()].length, 2, '5,000 lines: one slice per block (16 KiB, then 1 MiB)')
+  t.same([...new CopyText().chunks()], [], 'no lines, no data')
+})
+
 test('a line longer than a block gets a block of its own', async (t) => {
   const text = new CopyText()
   const long = 'é'.repeat(700_000) + '\n'

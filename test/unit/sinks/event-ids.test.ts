@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { test } from 'tap'
 import type { KafkaMessage } from '../../../src/kafka/types.ts'
 import { EVENT_COLUMNS, escapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
-import { batchRow, ID_COLUMNS, sortedIdLines } from '../../../src/sinks/timescale/event-ids.ts'
+import { batchRow, distinctSortedIdLines, firstCopies, ID_COLUMNS, sortedIdLines } from '../../../src/sinks/timescale/event-ids.ts'
 import type { BatchRow } from '../../../src/sinks/timescale/event-ids.ts'
 
 function row (id: string, offset: number): BatchRow {
@@ -48,4 +48,22 @@ test('id lines sort in one order of the ids, whatever the rest of the line and t
     return a.every((x, i) => i === 0 || (a[i - 1] as string) + '\t' < x + '\t')
   }), { numRuns: 300 })
   t.pass('300 id sets sorted the same way')
+})
+
+test('the id lines of several buffers: sortedIdLines\' order when every id is distinct, null when any id repeats', async (t) => {
+  // ids that are prefixes of each other, with escaped characters: a repeated id must be found
+  // whatever else its copies' lines hold (another offset, another time)
+  const id = fc.string({ unit: fc.constantFrom('a', 'b', '\u0001', '\t', '\\', 'é'), minLength: 1, maxLength: 4 })
+  let repeated = 0
+  fc.assert(fc.property(fc.array(fc.array(id, { maxLength: 12 }), { maxLength: 4 }), (lists) => {
+    let offset = 0
+    const buffers = lists.map((ids) => ids.map((x) => row(x, offset++)))
+    const all = buffers.flat()
+    const got = distinctSortedIdLines(buffers.map((b) => b.map((r) => r.idLine)))
+    const dup = firstCopies(all).later.length > 0
+    if (dup) repeated++
+    return dup ? got === null : JSON.stringify(got) === JSON.stringify(sortedIdLines(all))
+  }), { numRuns: 500 })
+  t.ok(repeated >= 50, `${repeated} of 500 runs had a repeated id`)
+  t.same(distinctSortedIdLines([]), [], 'no buffers')
 })
