@@ -3,7 +3,6 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { Logger } from 'pino'
-import type { SluiceError } from './errors.ts'
 import { adminRoutes } from './api/admin.ts'
 import { installErrorHandling } from './api/errors-handler.ts'
 import { installInputGuard } from './api/input-guard.ts'
@@ -61,12 +60,6 @@ export interface AppOptions {
   /** the operator API's credentials and limits (default: auth off, as in embedded tests) */
   api?: ApiConfig
   control?: { pollMs: number, dlqRetentionDays: number }
-  /**
-   * Start consuming as soon as the pipeline is wired, before the HTTP API is built, with this
-   * listener for the runner's fatal errors (the Kafka group join and the first fetch overlap
-   * the API's set-up); unset, the caller starts the runner.
-   */
-  startRunner?: { onFatal: (err: SluiceError) => void }
 }
 
 const API_DEFAULTS: ApiConfig = { auth: 'off', tokensFile: null, jwt: null, rateLimitPerMinute: 600, healthPort: null }
@@ -106,8 +99,6 @@ export async function buildApp (o: AppOptions): Promise<App> {
     client.on('error', (err) => o.logger.warn({ err }, 'PostgreSQL connection failed'))
   })
   let producer: RdkafkaProducer | null = null
-  // started before the HTTP API (startRunner): stopped again if what follows fails
-  let started: { runner: PipelineRunner, control: GroupControl } | null = null
   let ingestProducer: IngestProducer | null = null
   const opened: Array<Sink<unknown>> = [] // sinks whose open() ran: closed on the way out
   const closeSinks = async (): Promise<void> => {
@@ -155,13 +146,6 @@ export async function buildApp (o: AppOptions): Promise<App> {
       retry: o.retry
     })
     deadLetterGauges(metrics.registry, pool)
-    // the group's admin pauses are read before anything is consumed
-    await control.start()
-    started = { runner, control }
-    if (o.startRunner !== undefined) {
-      runner.on('fatal', o.startRunner.onFatal)
-      await runner.start()
-    }
 
     const newServer = (): FastifyInstance => Fastify({
       loggerInstance: o.logger.child({ component: 'http' }) as FastifyBaseLogger,
@@ -206,6 +190,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
       await http.register(eventStreamRoutes, { hub })
     }
 
+    await control.start()
     const dlqProducer = producer
     const ingestOut = ingestProducer
     return {
@@ -229,9 +214,6 @@ export async function buildApp (o: AppOptions): Promise<App> {
       }
     }
   } catch (err) {
-    // nothing consumed is stored by a start-up that failed: read again on the next
-    await started?.runner.stop(0).catch(() => false)
-    await started?.control.stop().catch(() => {})
     await closeSinks()
     await ingestProducer?.close().catch(() => {})
     await producer?.close().catch(() => {})

@@ -85,8 +85,7 @@ async function start (): Promise<void> {
         ingest: config.ingest,
         stream: config.stream,
         api: config.api,
-        control: config.control,
-        startRunner: { onFatal: (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) } }
+        control: config.control
       })
     } catch (err) {
       // the failed attempt's source is closed; the next attempt builds its own
@@ -100,8 +99,10 @@ async function start (): Promise<void> {
     onRetry: (err, attempt, delayMs) => logger.warn({ code: err.code, attempt, delayMs: Math.round(delayMs), reason: err.message }, 'start-up failed, retrying')
   })
   const running = app
+  running.runner.on('fatal', (err: SluiceError) => { stop(1, 'fatal', err).catch(() => process.exit(1)) })
   await running.http.listen({ host: config.http.host, port: config.http.port })
   if (running.health !== null && config.api.healthPort !== null) await running.health.listen({ host: config.http.host, port: config.api.healthPort })
+  await running.runner.start()
   logger.info({ http: `http://${config.http.host}:${config.http.port}` }, 'sluice is running')
 }
 
