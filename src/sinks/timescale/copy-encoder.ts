@@ -16,12 +16,6 @@ export function escapeCopyText (s: string): string {
   return s.replace(/[\\\t\n\r]/g, (c) => c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')
 }
 
-/** The string a COPY text value escaped by escapeCopyText stands for (its inverse). */
-export function unescapeCopyText (s: string): string {
-  if (!s.includes('\\')) return s
-  return s.replace(/\\(.)/gs, (_, c: string) => c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c)
-}
-
 /** A column value: JSON columns are strings of JSON text. */
 export type CopyValue = string | number | bigint | boolean | null | undefined
 

@@ -8,16 +8,16 @@ import { appendEventLine } from './event-line.ts'
 import { OriginStore } from './origin-store.ts'
 
 /**
- * One partition's pending rows: each event's COPY line and sluice_event_ids line, encoded on
- * the consuming tick, kept as bytes (copy-text.ts: the strings die young), and its Kafka
- * message's bytes (origin-store.ts: the message dies young too); nothing per event on the heap
- * until the batch is written, row by row so a rejected row can be isolated. A write of a batch
- * without a duplicate reads them as they are (event-sink.ts); only the others make an object
- * per row (rows).
+ * One partition's pending rows: each event's COPY line, encoded on the consuming tick, kept as
+ * bytes (copy-text.ts: the line string dies young), with its id line and its Kafka message's
+ * bytes (origin-store.ts: the message dies young too); kept apart so a rejected row can be
+ * isolated. A write of a batch without a duplicate reads them as they are (event-sink.ts);
+ * only the others make an object per row (rows).
  */
 export class EventBuffer implements SinkBuffer<EntityEvent> {
   readonly text = new CopyText()
-  readonly ids = new CopyText()
+  readonly idLines: string[] = []
+  readonly eventIds: string[] = []
   readonly origins = new OriginStore()
 
   get count (): number { return this.origins.count }
@@ -25,18 +25,14 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
   get bytes (): number { return this.text.byteLength }
 
   add (e: EntityEvent, origin: KafkaMessage): void {
-    this.ids.append(appendEventLine(this.text, e, origin))
+    this.idLines.push(appendEventLine(this.text, e, origin))
+    this.eventIds.push(e.eventId)
     this.origins.add(origin)
-  }
-
-  /** The rows' id lines (event-ids.ts), decoded, in order. */
-  idLines (into: string[]): void {
-    for (let i = 0; i < this.ids.count; i++) into.push(this.ids.line(i))
   }
 
   /** The buffer's rows, for a write that labels duplicates or isolates rejected rows. */
   rows (into: BufferedRow[]): void {
-    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.ids.line(i), this.origins, this.text, i))
+    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins, this.text, i))
   }
 
   /** The rows' log lines decoded with their origins, for the projection's fold (batch-fold.ts). */

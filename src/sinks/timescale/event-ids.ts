@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
-import { EVENT_COLUMNS, unescapeCopyText } from './copy-encoder.ts'
+import { EVENT_COLUMNS } from './copy-encoder.ts'
 import type { CopyText, TextLine } from './copy-text.ts'
 import type { OriginStore } from './origin-store.ts'
 
@@ -84,9 +84,9 @@ export function batchRow (line: string, eventId: string, origin: KafkaMessage): 
 }
 
 /**
- * A row of a batch as its buffer kept it (event-buffer.ts): the id line (the event id is its
- * text, unescaped), the origin, and where its log line's bytes are; the line is decoded only
- * when asked for (the staging path, the projection's fold).
+ * A row of a batch as its buffer kept it (event-sink.ts): the id line, the event id, the origin,
+ * and where its log line's bytes are; the line is decoded only when asked for (the staging
+ * path, the projection's fold).
  */
 export class BufferedRow implements BatchRow, TextLine {
   readonly idLine: string
@@ -101,11 +101,11 @@ export class BufferedRow implements BatchRow, TextLine {
   readonly offset: number
   readonly #origins: OriginStore
 
-  constructor (idLine: string, origins: OriginStore, text: CopyText, index: number) {
+  constructor (idLine: string, eventId: string, origins: OriginStore, text: CopyText, index: number) {
     this.idLine = idLine
+    this.eventId = eventId
     this.#origins = origins
     const [idText, timeText, contentHash] = idParts(idLine)
-    this.eventId = unescapeCopyText(idText)
     this.idText = idText
     this.timeText = timeText
     this.contentHash = contentHash
@@ -176,11 +176,13 @@ export function sortedIdLines (rows: readonly BatchRow[]): string[] {
 }
 
 /**
- * Id lines sorted in place (sortedIdLines' order), or null when an id appears twice: sorted,
- * two lines of one id are next to each other (a line starts with its id's text and a tab), so
- * one pass over neighbours finds every repeated id.
+ * The id lines of several buffers (sortedIdLines' order), or null when an id appears twice:
+ * sorted, two lines of one id are next to each other (a line starts with its id's text and a
+ * tab), so one pass over neighbours finds every repeated id.
  */
-export function distinctSortedIdLines (lines: string[]): string[] | null {
+export function distinctSortedIdLines (lists: ReadonlyArray<readonly string[]>): string[] | null {
+  const lines: string[] = []
+  for (const l of lists) for (let i = 0; i < l.length; i++) lines.push(l[i] as string)
   lines.sort()
   for (let i = 1; i < lines.length; i++) if (sameId(lines[i - 1] as string, lines[i] as string)) return null
   return lines

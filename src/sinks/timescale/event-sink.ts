@@ -138,12 +138,8 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
    * then take the paths below.
    */
   async #whole (client: PoolClient, buffers: readonly EventBuffer[]): Promise<'written' | 'failed' | 'not tried'> {
-    const lines: string[] = []
-    for (const b of buffers) b.idLines(lines)
-    const sorted = distinctSortedIdLines(lines)
-    if (sorted === null) return 'not tried'
-    // bytes before the first await: the decoded lines die young
-    const ids = [...chunks(sorted, 0, sorted.length)]
+    const ids = distinctSortedIdLines(buffers.map((b) => b.idLines))
+    if (ids === null) return 'not tried'
     let folds: Buffer[] | null = null
     if (this.#stateTable !== null) {
       const rows: FoldRow[] = []
@@ -163,10 +159,9 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
 
   /** The path without conflicts: false (and nothing written) when an id is stored or a row rejected. */
   async #direct (client: PoolClient, rows: BufferedRow[]): Promise<boolean> {
-    const ids = (): Iterable<Buffer> => { const lines = sortedIdLines(rows); return chunks(lines, 0, lines.length) }
-    if (this.#stateTable === null) return await this.#directCopy(client, ids(), lineChunks(rows), null)
+    if (this.#stateTable === null) return await this.#directCopy(client, sortedIdLines(rows), lineChunks(rows), null)
     const folds = foldData(rows.map((r) => ({ line: r.line, origin: r })))
-    if (folds !== null) return await this.#directCopy(client, ids(), lineChunks(rows), folds)
+    if (folds !== null) return await this.#directCopy(client, sortedIdLines(rows), lineChunks(rows), folds)
     // events of several topics, or a non-ASCII type: PostgreSQL folds them one by one
     const state = this.#stateTable
     return await this.#attempt(client, async () => {
@@ -178,9 +173,9 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
   }
 
   /** The ids (sorted), then the log lines straight into the log, then the projection's fold table (null: no projection). */
-  async #directCopy (client: PoolClient, ids: Iterable<Buffer>, log: Iterable<Buffer>, folds: readonly Buffer[] | null): Promise<boolean> {
+  async #directCopy (client: PoolClient, ids: readonly string[], log: Iterable<Buffer>, folds: readonly Buffer[] | null): Promise<boolean> {
     return await this.#attempt(client, async () => {
-      await copyData(client, `${this.#ids} (${ID_COLUMNS})`, ids)
+      await copyLines(client, `${this.#ids} (${ID_COLUMNS})`, ids)
       await copyData(client, `${this.#table} (${COLUMNS})`, log)
       if (this.#stateTable !== null && folds !== null && folds.length > 0) await this.#project(client, this.#stateTable, folds)
     })

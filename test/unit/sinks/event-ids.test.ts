@@ -50,7 +50,7 @@ test('id lines sort in one order of the ids, whatever the rest of the line and t
   t.pass('300 id sets sorted the same way')
 })
 
-test('id lines of several buffers: sortedIdLines\' order when every id is distinct, null when any id repeats', async (t) => {
+test('the id lines of several buffers: sortedIdLines\' order when every id is distinct, null when any id repeats', async (t) => {
   // ids that are prefixes of each other, with escaped characters: a repeated id must be found
   // whatever else its copies' lines hold (another offset, another time)
   const id = fc.string({ unit: fc.constantFrom('a', 'b', '\u0001', '\t', '\\', 'é'), minLength: 1, maxLength: 4 })
@@ -59,7 +59,7 @@ test('id lines of several buffers: sortedIdLines\' order when every id is distin
     let offset = 0
     const buffers = lists.map((ids) => ids.map((x) => row(x, offset++)))
     const all = buffers.flat()
-    const got = distinctSortedIdLines(all.map((r) => r.idLine))
+    const got = distinctSortedIdLines(buffers.map((b) => b.map((r) => r.idLine)))
     const dup = firstCopies(all).later.length > 0
     if (dup) repeated++
     return dup ? got === null : JSON.stringify(got) === JSON.stringify(sortedIdLines(all))
