@@ -1,7 +1,9 @@
 // The worker's per-message work in one process, without Kafka or PostgreSQL: N seed-mix
 // messages (default 300,000), each a Buffer of its own as a source hands it over, through the
 // default pipeline's stages (decode, validate), the event log's buffer (COPY line), and per
-// 5,000-row batch the event-id rows, their sort and the COPY chunks, with ~50,000 messages
+// 5,000-row batch what the sink's write does (event-sink.ts): the id lines sorted and checked
+// for repeats, their COPY chunks and the log's blocks (the row path for a batch with a
+// repeated id), with ~50,000 messages
 // held in flight as the in-flight budget allows (what the garbage collector sees). Beside it,
 // in the same run, the baseline: JSON.parse of each message and JSON.stringify of it into
 // the same chunks (the least a generic JSON-to-COPY tool does). Prints CPU microseconds per
@@ -11,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import type { KafkaMessage } from '../src/kafka/types.ts'
 import type { EntityEvent } from '../src/model/event.ts'
 import { compose } from '../src/pipeline/stage.ts'
-import { firstCopies, sortedIdLines } from '../src/sinks/timescale/event-ids.ts'
+import { distinctSortedIdLines, firstCopies, sortedIdLines } from '../src/sinks/timescale/event-ids.ts'
 import type { BufferedRow } from '../src/sinks/timescale/event-ids.ts'
 import { lineChunks } from '../src/sinks/timescale/copy-text.ts'
 import { chunks } from '../src/sinks/timescale/event-sink.ts'
@@ -47,13 +49,22 @@ function sluice (): void {
     const m = message(i)
     buf.add(stage.run(m.value, m), m)
     if (buf.count === BATCH || i === total - 1) {
-      const rows: BufferedRow[] = []
-      buf.rows(rows)
-      const { kept } = firstCopies(rows)
-      const ids = chunk(sortedIdLines(kept))
-      const log = [...lineChunks(kept)]
+      const sorted = distinctSortedIdLines([buf.idLines])
+      let ids: Buffer[]
+      let log: Buffer[]
+      if (sorted !== null) {
+        ids = chunk(sorted)
+        log = [...buf.text.chunks()]
+      } else {
+        // an id twice in the batch: the sink's row path
+        const rows: BufferedRow[] = []
+        buf.rows(rows)
+        const { kept } = firstCopies(rows)
+        ids = chunk(sortedIdLines(kept))
+        log = [...lineChunks(kept)]
+      }
       sent += ids.length + log.length
-      held[batches++ % IN_FLIGHT] = [buf, rows, ids, log]
+      held[batches++ % IN_FLIGHT] = [buf, ids, log]
       buf = new EventBuffer()
     }
   }
