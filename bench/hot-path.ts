@@ -64,6 +64,9 @@ function sluice (): void {
         log = [...lineChunks(kept)]
       }
       sent += ids.length + log.length
+      // the batch leaving the in-flight window has committed: its buffer's blocks are reused
+      const done = held[batches % IN_FLIGHT] as [EventBuffer] | undefined
+      done?.[0].release()
       held[batches++ % IN_FLIGHT] = [buf, ids, log]
       buf = new EventBuffer()
     }

@@ -30,6 +30,12 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
     this.origins.add(origin)
   }
 
+  /** Its blocks for reuse once its batch committed (CopyText.release): nothing reads the buffer afterwards. */
+  release (): void {
+    this.text.release()
+    this.origins.release()
+  }
+
   /** The buffer's rows, for a write that labels duplicates or isolates rejected rows. */
   rows (into: BufferedRow[]): void {
     for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins, this.text, i))

@@ -130,6 +130,11 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
     return { stored, duplicates: total - rejected.length - stored, duplicateKinds: kinds, differing, rejected }
   }
 
+  /** The batch committed: nothing reads its buffers any more (dead letters were produced and written before). */
+  committed (buffers: ReadonlyArray<SinkBuffer<EntityEvent>>): void {
+    for (const b of buffers as ReadonlyArray<EventBuffer>) b.release()
+  }
+
   /**
    * The usual batch, written from its buffers as they are, with no object per row (each would
    * live until the batch commits): no id twice in the batch, none stored before, no row

@@ -65,6 +65,11 @@ export class OriginStore {
     bytes.end()
   }
 
+  /** Gives the key and value blocks for reuse (CopyText.release): no message of this store is read afterwards. */
+  release (): void {
+    this.#bytes.release()
+  }
+
   offset (i: number): number {
     return this.#kept?.get(i)?.offset ?? this.#offsets[i] as number
   }

@@ -49,6 +49,28 @@ test('all lines of a buffer as COPY data: their bytes in order, one slice per bl
   t.same([...new CopyText().chunks()], [], 'no lines, no data')
 })
 
+test('a released text\'s blocks hold the next texts\' lines, and it holds nothing more', async (t) => {
+  const a = new CopyText()
+  for (let i = 0; i < 40_000; i++) a.append(`old ${i}\tvalue é\n`) // ~0.8 MiB past the first block
+  const before = [...a.chunks()].map((c) => c.buffer)
+  a.release()
+  t.equal(a.count, 0, 'no lines')
+  t.equal(a.byteLength, 0)
+  t.same([...a.chunks()], [], 'no data')
+  fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 200 }), (lines) => {
+    const b = new CopyText()
+    // past the first block: into a block the released text had
+    b.append('x'.repeat(20_000) + '\n')
+    for (const l of lines) b.append(l)
+    const ok = lines.every((l, i) => b.line(i + 1) === l) && Buffer.concat([...b.chunks()]).equals(Buffer.from('x'.repeat(20_000) + '\n' + lines.join('')))
+    b.release()
+    return ok
+  }), { numRuns: 200 })
+  const c = new CopyText()
+  c.append('y'.repeat(20_000) + '\n')
+  t.ok(before.includes([...c.chunks()][0]?.buffer as ArrayBuffer), 'a new text\'s second block is one the first text released')
+})
+
 test('a line longer than a block gets a block of its own', async (t) => {
   const text = new CopyText()
   const long = 'é'.repeat(700_000) + '\n'
