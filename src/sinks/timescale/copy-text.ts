@@ -119,9 +119,9 @@ export class CopyText {
 
 const FIRST_BLOCK = 16 * 1024
 const BLOCK = 1024 * 1024
-/** released blocks kept for reuse, at most FREE_BLOCKS (32 MiB) */
+/** released blocks kept for reuse, at most FREE_BLOCKS (8 MiB) */
 const freeBlocks: Buffer[] = []
-const FREE_BLOCKS = 32
+const FREE_BLOCKS = 8
 
 /** A line of some CopyText. */
 export interface TextLine {
