@@ -34,8 +34,7 @@ export class CopyText {
   begin (room: number): void {
     const block = this.#block
     if (block === null || block.length - this.#used < room) {
-      // the first block small (a partition's share of a small batch), then 1 MiB ones, reused
-      this.#block = this.#blocks.length === 0 && room <= FIRST_BLOCK ? Buffer.allocUnsafeSlow(FIRST_BLOCK) : room <= BLOCK ? freeBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK) : Buffer.allocUnsafeSlow(room)
+      this.#block = newBlock(this.#blocks.length === 0, room)
       this.#blocks.push(this.#block)
       this.#used = 0
     }
@@ -122,6 +121,16 @@ const BLOCK = 1024 * 1024
 /** released blocks kept for reuse, at most FREE_BLOCKS (8 MiB) */
 const freeBlocks: Buffer[] = []
 const FREE_BLOCKS = 8
+
+/**
+ * A block for at least `room` bytes: a text's first one small (a partition's share of a small
+ * batch), then 1 MiB ones, released ones first; a longer line gets a block of its own.
+ */
+function newBlock (first: boolean, room: number): Buffer {
+  if (first && room <= FIRST_BLOCK) return Buffer.allocUnsafeSlow(FIRST_BLOCK)
+  if (room <= BLOCK) return freeBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK)
+  return Buffer.allocUnsafeSlow(room)
+}
 
 /** A line of some CopyText. */
 export interface TextLine {
