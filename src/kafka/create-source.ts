@@ -26,6 +26,7 @@ export async function createSource (config: Readonly<Config>, logger: Logger): P
     ...common,
     fetchBatch: config.kafka.fetchBatch,
     ...(config.kafka.debug !== null ? { debug: config.kafka.debug } : {}),
+    coordinatorTimeoutMs: config.kafka.coordinatorTimeoutMs,
     // two consume calls' messages can be in hand beside the in-flight ones (the next is fetched
     // while one is handled): a quarter of the in-flight budget each keeps the overshoot bounded
     fetchBatchBytes: Math.min(config.kafka.fetchBatchBytes, Math.max(65_536, Math.floor(config.inflight.maxBytes / 4))),

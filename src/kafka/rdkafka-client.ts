@@ -1,9 +1,10 @@
 /** node-rdkafka specifics shared by the rdkafka source's parts: fatal codes, messages, commit results. */
 import Kafka from 'node-rdkafka'
-import type { LibrdKafkaError, Message } from 'node-rdkafka'
+import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as RdTopicPartition } from 'node-rdkafka'
 import { brokerList } from './brokers.ts'
 import type { SourceLogger } from './source-core.ts'
-import type { KafkaMessage } from './types.ts'
+import type { KafkaMessage, TopicPartition } from './types.ts'
+import { tpKey } from './types.ts'
 
 export interface RdkafkaSourceOptions {
   /** comma-separated host:port list, or an array of them */
@@ -20,6 +21,8 @@ export interface RdkafkaSourceOptions {
   consumeTimeoutMs?: number
   /** all brokers unreachable for this long is reported through onError, default 60 s; 0 = never */
   brokerDownTimeoutMs?: number
+  /** no group coordinator for this long: the consumer is replaced by a new one (coordinator-watch.ts), default 30 s; 0 = never */
+  coordinatorTimeoutMs?: number
   sessionTimeoutMs?: number
   heartbeatIntervalMs?: number
   /** static group membership (group.instance.id) */
@@ -42,6 +45,15 @@ const FATAL_CODES = new Set<number>([
 export function isFatalRdkafka (err: unknown): boolean {
   const e = err as Partial<LibrdKafkaError> | null
   return typeof e?.code === 'number' && (FATAL_CODES.has(e.code) || e.isFatal === true)
+}
+
+/**
+ * librdkafka's ERR__ALL_BROKERS_DOWN as node-rdkafka's `event.error` delivers it: an error
+ * event carries only librdkafka's text ("Local: All broker connections are down"), so its code
+ * is -1 and the text is all there is to go by.
+ */
+export function isAllBrokersDown (err: { code?: number, message?: string }): boolean {
+  return err.code === E.ERR__ALL_BROKERS_DOWN || /all broker connections are down/i.test(err.message ?? '')
 }
 
 /** librdkafka's error code, appended to a wrapped error's message */
@@ -146,4 +158,61 @@ export function consumerConfig (o: RdkafkaSourceOptions): Record<string, string 
     'fetch.queue.backoff.ms': 20,
     ...o.config
   }
+}
+
+/** What a consumer reports to its owner. */
+export interface ConsumerCallbacks {
+  rebalance: (err: LibrdKafkaError, assignment: RdTopicPartition[]) => void
+  committed: (err: LibrdKafkaError | undefined, offsets: RdTopicPartition[]) => void
+  error: (err: LibrdKafkaError) => void
+  /** librdkafka's statistics report (JSON), every `statsIntervalMs` */
+  stats: (json: string) => void
+}
+
+/** A consumer with sluice's settings, not connected yet. `statsIntervalMs` 0: no statistics. */
+export function newConsumer (o: RdkafkaSourceOptions, statsIntervalMs: number, on: ConsumerCallbacks): Kafka.KafkaConsumer {
+  const config = {
+    ...consumerConfig(o),
+    ...(statsIntervalMs > 0 ? { 'statistics.interval.ms': statsIntervalMs } : {}),
+    rebalance_cb: on.rebalance,
+    offset_commit_cb: on.committed,
+    // SLUICE_KAFKA_DEBUG: librdkafka's own trace (e.g. the group's join states), through the logger
+    ...(o.debug !== undefined ? { debug: o.debug, event_cb: true } : {})
+  } as unknown as ConsumerGlobalConfig
+  // a topic-level setting: node-rdkafka's topic config replaces librdkafka's default one
+  const consumer = new Kafka.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' })
+  consumer.on('event.error', on.error)
+  consumer.on('event.stats', (s: { message: string }) => on.stats(s.message))
+  if (o.debug !== undefined) consumer.on('event.log', (l: { severity: number, fac: string, message: string }) => o.logger?.info({ librdkafka: l.fac, severity: l.severity }, l.message))
+  return consumer
+}
+
+/**
+ * The high watermark of each partition, keyed `topic:partition`. librdkafka caches a
+ * partition's high watermark from every fetch response (no round trip); a paused partition is
+ * not fetched, so its cached value goes stale: only those, and partitions not fetched yet, are
+ * asked of the broker.
+ */
+export async function highWatermarks (consumer: Kafka.KafkaConsumer, partitions: readonly TopicPartition[], isPaused: (key: string) => boolean): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const ask: TopicPartition[] = []
+  for (const tp of partitions) {
+    const key = tpKey(tp.topic, tp.partition)
+    let high = -1
+    if (!isPaused(key)) {
+      try { high = consumer.getWatermarkOffsets(tp.topic, tp.partition).highOffset } catch {}
+    }
+    if (high >= 0) out.set(key, high)
+    else ask.push(tp)
+  }
+  // a few at a time: each query holds a libuv thread
+  for (let i = 0; i < ask.length; i += 4) {
+    await Promise.all(ask.slice(i, i + 4).map((tp) => new Promise<void>((resolve) => {
+      consumer.queryWatermarkOffsets(tp.topic, tp.partition, 5_000, (err, w) => {
+        if (!err) out.set(tpKey(tp.topic, tp.partition), w.highOffset)
+        resolve()
+      })
+    })))
+  }
+  return out
 }

@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Kafka from 'node-rdkafka'
-import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as RdTopicPartition } from 'node-rdkafka'
+import type { LibrdKafkaError, Message, TopicPartition as RdTopicPartition } from 'node-rdkafka'
 import { SluiceError } from '../errors.ts'
 import { brokerList } from './brokers.ts'
+import { BrokersDownTimer } from './brokers-down.ts'
 import { ConsumeSizer } from './consume-sizer.ts'
+import { CoordinatorWatch } from './coordinator-watch.ts'
 import { FetchWaker } from './fetch-waker.ts'
-import { CommitWaiters, consumerConfig, fromRdkafka, isFatalRdkafka, rdkafkaDetail } from './rdkafka-client.ts'
+import { CommitWaiters, fromRdkafka, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
 import { SourceCore } from './source-core.ts'
 import type { RdkafkaSourceOptions } from './rdkafka-client.ts'
 import type { Source, SourceHandlers, TopicPartition, TopicPartitionOffset, KafkaMessage } from './types.ts'
@@ -58,9 +60,12 @@ export class RdkafkaSource implements Source {
   #holds = 0
   #running = false
   #closed: Promise<void> | null = null
-  #downTimer: NodeJS.Timeout | null = null
+  readonly #down: BrokersDownTimer
   readonly #commits = new CommitWaiters()
-  readonly #waker = new FetchWaker(() => this.#core.closing ? null : this.#consumer)
+  #waker = this.#newWaker()
+  readonly #watch: CoordinatorWatch
+  /** a consumer being replaced by a new one (see #recreate) */
+  #recreating: Promise<void> | null = null
 
   constructor (opts: RdkafkaSourceOptions) {
     if (opts.topics.length === 0) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource needs at least one topic')
@@ -68,34 +73,46 @@ export class RdkafkaSource implements Source {
     if (strategy.includes('cooperative')) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource handles eager rebalances only (not cooperative-sticky)')
     this.#o = opts
     this.#core = new SourceCore({ kind: 'rdkafka', logger: opts.logger, isFatal: isFatalRdkafka, detail: rdkafkaDetail })
+    this.#down = new BrokersDownTimer(opts.brokerDownTimeoutMs ?? 60_000, (done) => {
+      const consumer = this.#consumer
+      consumer?.getMetadata({ topic: opts.topics[0], timeout: 5_000 }, (err) => done(this.#core.closing ? null : err))
+      return consumer !== null
+    }, (err) => this.#core.fail(err))
+    this.#watch = new CoordinatorWatch(opts.coordinatorTimeoutMs ?? 30_000)
     this.#sizer = new ConsumeSizer({ fetchBatch: opts.fetchBatch ?? 250, fetchBatchBytes: opts.fetchBatchBytes ?? 8 * 1024 * 1024, idleTimeoutMs: opts.consumeTimeoutMs ?? 100 })
   }
 
   async start (handlers: SourceHandlers): Promise<void> {
     this.#core.started(handlers)
-    const o = this.#o
-    const config = {
-      ...consumerConfig(o),
-      rebalance_cb: (err: LibrdKafkaError, assignment: RdTopicPartition[]) => this.#rebalanced(err, assignment),
-      offset_commit_cb: (err: LibrdKafkaError | undefined, offsets: RdTopicPartition[]) => this.#committed(err, offsets),
-      // SLUICE_KAFKA_DEBUG: librdkafka's own trace (e.g. the group's join states), through the logger
-      ...(o.debug !== undefined ? { debug: o.debug, event_cb: true } : {})
-    } as unknown as ConsumerGlobalConfig
-    // a topic-level setting: node-rdkafka's topic config replaces librdkafka's default one
-    const consumer = new Kafka.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' })
-    consumer.setDefaultConsumeTimeout(this.#sizer.timeoutMs)
-    consumer.on('event.error', (err) => this.#eventError(err))
-    if (o.debug !== undefined) consumer.on('event.log', (l: { severity: number, fac: string, message: string }) => o.logger?.info({ librdkafka: l.fac, severity: l.severity }, l.message))
-    this.#consumer = consumer
-    await new Promise<void>((resolve, reject) => {
-      consumer.connect({ timeout: 15_000 }, (err) => {
-        if (err) reject(this.#core.wrap(err, `cannot connect to Kafka at ${brokerList(o.brokers)}`))
-        else resolve()
-      })
-    })
-    consumer.subscribe([...o.topics])
+    await this.#connect()
     this.#running = true
     this.#loop()
+  }
+
+  /** A new consumer, connected and subscribed; its callbacks are ignored once it is replaced. */
+  async #connect (): Promise<void> {
+    let self: Kafka.KafkaConsumer | null = null
+    const consumer = self = newConsumer(this.#o, this.#watch.statsIntervalMs, {
+      rebalance: (err, assignment) => { if (self !== null) this.#rebalanced(self, err, assignment) },
+      committed: (err, offsets) => { if (self === this.#consumer) this.#committed(err, offsets) },
+      error: (err) => { if (self === this.#consumer) this.#eventError(err) },
+      stats: (json) => { if (self === this.#consumer) this.#stats(json) }
+    })
+    consumer.setDefaultConsumeTimeout(this.#sizer.timeoutMs)
+    this.#consumer = consumer
+    try {
+      await new Promise<void>((resolve, reject) => {
+        consumer.connect({ timeout: 15_000 }, (err) => {
+          if (err) reject(this.#core.wrap(err, `cannot connect to Kafka at ${brokerList(this.#o.brokers)}`))
+          else resolve()
+        })
+      })
+    } catch (err) {
+      this.#consumer = null // node-rdkafka disconnected it
+      throw err
+    }
+    consumer.subscribe([...this.#o.topics])
+    this.#watch.reset() // counted from here: connecting may take seconds
   }
 
   pause (partitions: TopicPartition[]): void {
@@ -144,32 +161,9 @@ export class RdkafkaSource implements Source {
   }
 
   async highWatermarks (): Promise<Map<string, number>> {
-    const out = new Map<string, number>()
     const consumer = this.#consumer
-    if (consumer === null || this.#core.closing) return out
-    // librdkafka caches a partition's high watermark from every fetch response (no round trip);
-    // a paused partition is not fetched, so its cached value goes stale: only those, and
-    // partitions not fetched yet, are asked of the broker
-    const parts: TopicPartition[] = []
-    for (const tp of this.assignments()) {
-      const key = tpKey(tp.topic, tp.partition)
-      let high = -1
-      if (!this.#core.isPaused(key)) {
-        try { high = consumer.getWatermarkOffsets(tp.topic, tp.partition).highOffset } catch {}
-      }
-      if (high >= 0) out.set(key, high)
-      else parts.push(tp)
-    }
-    // a few at a time: each query holds a libuv thread
-    for (let i = 0; i < parts.length; i += 4) {
-      await Promise.all(parts.slice(i, i + 4).map((tp) => new Promise<void>((resolve) => {
-        consumer.queryWatermarkOffsets(tp.topic, tp.partition, 5_000, (err, w) => {
-          if (!err) out.set(tpKey(tp.topic, tp.partition), w.highOffset)
-          resolve()
-        })
-      })))
-    }
-    return out
+    if (consumer === null || this.#core.closing) return new Map()
+    return await highWatermarks(consumer, this.assignments(), (key) => this.#core.isPaused(key))
   }
 
   close (): Promise<void> {
@@ -209,7 +203,7 @@ export class RdkafkaSource implements Source {
       if (!this.#live.has(key)) this.#held.delete(key)
       else if (!this.#core.isPaused(key)) { out = out.concat(kept); this.#held.delete(key) }
     }
-    if (messages.length > 0) this.#brokersUp()
+    if (messages.length > 0) this.#down.up()
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as Message
       const key = tpKey(m.topic, m.partition)
@@ -246,12 +240,11 @@ export class RdkafkaSource implements Source {
 
   // ------------------------------------------------------------------ rebalances
 
-  #rebalanced (err: LibrdKafkaError, assignment: RdTopicPartition[]): void {
+  #rebalanced (consumer: Kafka.KafkaConsumer, err: LibrdKafkaError, assignment: RdTopicPartition[]): void {
     const tps = (assignment ?? []).map((a) => ({ topic: a.topic, partition: a.partition }))
-    const consumer = this.#consumer
-    if (consumer === null) return
-    if (this.#core.closing) {
-      // during disconnect: librdkafka waits for this before it leaves the group
+    if (this.#core.closing || consumer !== this.#consumer) {
+      // during disconnect (of this source, or of a replaced consumer): librdkafka waits for
+      // this before it leaves the group
       if (err.code === E.ERR__ASSIGN_PARTITIONS) this.#core.call(() => consumer.assign([]), 'assign')
       else this.#core.call(() => consumer.unassign(), 'unassign')
       return
@@ -328,9 +321,9 @@ export class RdkafkaSource implements Source {
   }
 
   #eventError (err: LibrdKafkaError): void {
-    if (err.code === E.ERR__ALL_BROKERS_DOWN) {
+    if (isAllBrokersDown(err)) {
       this.#o.logger?.warn({ code: err.code }, 'all Kafka brokers are down')
-      this.#brokersDown()
+      if (!this.#core.closing) this.#down.down()
     } else if (isFatalRdkafka(err)) {
       this.#core.fail(err)
     } else {
@@ -338,24 +331,63 @@ export class RdkafkaSource implements Source {
     }
   }
 
-  #brokersDown (): void {
-    const timeout = this.#o.brokerDownTimeoutMs ?? 60_000
-    if (timeout <= 0 || this.#downTimer !== null || this.#core.closing) return
-    const since = Date.now()
-    this.#downTimer = setTimeout(() => {
-      // still down? a metadata request answers that without waiting for messages
-      this.#consumer?.getMetadata({ topic: this.#o.topics[0], timeout: 5_000 }, (err) => {
-        this.#downTimer = null
-        if (!err || this.#core.closing) return
-        this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `all Kafka brokers unreachable for ${Math.round((Date.now() - since) / 1000)} s: ${err.message}`, { cause: err }))
-      })
-    }, timeout)
-    this.#downTimer.unref()
+  // ------------------------------------------------------------------ a consumer left without a coordinator
+
+  #stats (json: string): void {
+    const missing = this.#watch.observe(json)
+    if (missing === null || this.#recreating !== null || !this.#running || this.#core.closing) return
+    this.#recreating = this.#recreate(missing).finally(() => { this.#recreating = null })
   }
 
-  #brokersUp (): void {
-    if (this.#downTimer !== null) clearTimeout(this.#downTimer)
-    this.#downTimer = null
+  /**
+   * Replaces a consumer without a group coordinator for the watch's limit by a new one, as a
+   * restart would: the loop stops, partitions still assigned are revoked as in a rebalance, the
+   * old consumer disconnects in the background and the new one joins from the bootstrap
+   * servers (offsets live with the rows: nothing lost or doubled). Connecting is retried up to
+   * the brokers-down limit, then the source fails as when every broker stays down.
+   */
+  async #recreate (missingMs: number): Promise<void> {
+    const old = this.#consumer as Kafka.KafkaConsumer
+    const since = Date.now() - missingMs
+    this.#o.logger?.warn({ code: 'SLUICE_ERR_KAFKA_TRANSIENT', missingMs }, `kafka consumer without a group coordinator for ${Math.round(missingMs / 1000)} s: replacing it with a new one`)
+    await this.#quiesce()
+    try {
+      await this.#core.settle()
+      await this.#detach('replaced')
+      this.#consumer = null
+      this.#core.ready = false
+      this.#down.up() // the retries below keep the brokers-down limit meanwhile
+      old.disconnect(() => {}) // its rebalance callback answers alone (#rebalanced)
+      this.#waker = this.#newWaker()
+      const limit = this.#o.brokerDownTimeoutMs ?? 60_000
+      for (;;) {
+        if (!this.#running || this.#core.closing) return
+        try {
+          await this.#connect()
+          this.#o.logger?.info('kafka consumer replaced: joining the group again')
+          return
+        } catch (err) {
+          if (limit > 0 && Date.now() - since >= limit) { this.#core.fail(err); return }
+          this.#o.logger?.warn({ err: (err as Error).message }, 'kafka consumer not connected yet; retrying')
+          await sleep(1_000)
+        }
+      }
+    } finally {
+      this.#release()
+    }
+  }
+
+  /** Ends what runs against the consumer: fetch wakes, held messages, its partitions (revoked), commits waiting. */
+  async #detach (why: string): Promise<void> {
+    await this.#waker.stop()
+    this.#live.clear()
+    this.#held.clear()
+    if (this.#assigned.length > 0) await this.#revoke(this.#assigned)
+    this.#commits.rejectAll(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka consumer ${why}`))
+  }
+
+  #newWaker (): FetchWaker {
+    return new FetchWaker(() => this.#core.closing ? null : this.#consumer)
   }
 
   #ofAssigned (partitions: TopicPartition[]): TopicPartition[] {
@@ -365,9 +397,10 @@ export class RdkafkaSource implements Source {
   }
 
   async #close (): Promise<void> {
-    const consumer = this.#consumer
     this.#running = false
-    this.#brokersUp()
+    while (this.#recreating !== null) await this.#recreating
+    const consumer = this.#consumer
+    this.#down.up()
     if (consumer === null) { this.#core.closing = true; return }
     // disconnecting while a consume call runs can crash librdkafka: wait for it
     while (this.#inflight !== null) await this.#inflight
@@ -375,11 +408,7 @@ export class RdkafkaSource implements Source {
     await this.#core.settle()
     this.#core.closing = true
     this.#core.ready = false
-    await this.#waker.stop()
-    this.#live.clear()
-    this.#held.clear()
-    if (this.#assigned.length > 0) await this.#revoke(this.#assigned)
-    this.#commits.rejectAll(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', 'kafka consumer closed'))
+    await this.#detach('closed')
     const done = new Promise<void>((resolve) => { consumer.disconnect(() => resolve()) })
     if (await Promise.race([done.then(() => true), sleep(30_000, false, { ref: false })]) !== true) {
       this.#o.logger?.warn('kafka consumer disconnect did not finish in 30 s')

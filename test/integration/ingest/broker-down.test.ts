@@ -6,7 +6,8 @@ import { sampleEvents } from '../../../src/workload/seed-mix.ts'
 import { dropSchema } from '../../helpers/pg-schema.ts'
 import { pgUrl, startWorker, uniqueName, waitFor } from '../../helpers/worker-harness.ts'
 import type { Fixture } from '../../helpers/worker-harness.ts'
-import { postEvents, privateKafka } from './ingest-helpers.ts'
+import { privateKafka } from '../../helpers/private-kafka.ts'
+import { postEvents } from './ingest-helpers.ts'
 
 // The broker stops: POST /events answers 503 with Retry-After (nothing queued without bound);
 // it starts again: the same request, retried, is accepted, and every event is stored once,

@@ -1,8 +1,4 @@
-// Helpers of the ingest tests: POST /events, a private Kafka the test may stop, SSE reading.
-import { resolve } from 'node:path'
-import type { Test } from 'tap'
-import { stackScript } from '../../helpers/stack-script.ts'
-import { freePort, uniqueName } from '../../helpers/worker-harness.ts'
+// Helpers of the ingest tests: POST /events, SSE reading.
 import type { Worker } from '../../helpers/worker-harness.ts'
 
 export interface Answer {
@@ -18,28 +14,6 @@ export async function postEvents (w: Pick<Worker, 'port'>, body: string | Buffer
   let parsed: unknown = text
   try { parsed = JSON.parse(text) } catch {}
   return { status: res.status, headers: res.headers, body: parsed }
-}
-
-export interface PrivateKafka {
-  readonly brokers: string
-  start (): Promise<void>
-  stop (): Promise<void>
-}
-
-/** A Kafka of the test's own (the project's stack script, other ports and directory), purged at the end. */
-export async function privateKafka (t: Test): Promise<PrivateKafka> {
-  const port = await freePort()
-  const controller = await freePort()
-  const dir = resolve('.sluice', uniqueName('test-kafka'))
-  const env = { SLUICE_KAFKA_PORT: String(port), SLUICE_KAFKA_CONTROLLER_PORT: String(controller), SLUICE_KAFKA_HEAP: '512m' }
-  const k: PrivateKafka = {
-    brokers: `127.0.0.1:${port}`,
-    start: async () => { await stackScript(dir, ['up', 'kafka'], env) },
-    stop: async () => { await stackScript(dir, ['down', 'kafka'], env) }
-  }
-  t.teardown(async () => { await stackScript(dir, ['down', '--purge', 'kafka'], env) })
-  await k.start()
-  return k
 }
 
 export interface SseEvent {
