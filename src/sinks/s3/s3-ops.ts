@@ -5,15 +5,33 @@ import { retry } from '../../retry.ts'
 
 /** An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count). */
 export function createS3Client (c: S3Config): S3Client {
-  return new S3Client({
+  return unsignedPayloads(new S3Client({
     region: c.region,
     ...(c.endpoint !== null ? { endpoint: c.endpoint, forcePathStyle: true } : {}),
     ...(c.accessKeyId !== null && c.secretAccessKey !== null ? { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } } : {}),
     maxAttempts: 1,
     // a server that accepts the connection and then says nothing must not hold a partition forever
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 }
-  })
+  }))
 }
+
+/**
+ * Parts and objects sent with `x-amz-content-sha256: UNSIGNED-PAYLOAD`: SigV4 then signs the
+ * request without a sha256 of its body, which cost 0.24 s of CPU per 256 MiB of snapshot on
+ * top of the snapshot's own sha256. The body is still checked on arrival: the SDK sends each
+ * part's and object's CRC32 (`x-amz-checksum-crc32`) and the server refuses a body that does
+ * not match it.
+ */
+export function unsignedPayloads (s3: S3Client): S3Client {
+  s3.middlewareStack.add((next, context) => async (args) => {
+    const request = args.request as { headers?: Record<string, string> }
+    if (UNSIGNED.has(context.commandName ?? '') && request.headers !== undefined) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD'
+    return await next(args)
+  }, { step: 'build', name: 'sluiceUnsignedPayload' })
+  return s3
+}
+
+const UNSIGNED = new Set(['UploadPartCommand', 'PutObjectCommand'])
 
 const FATAL_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket', 'AllAccessDisabled',
   'InvalidBucketName', 'XAdminUserNotFound', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'])

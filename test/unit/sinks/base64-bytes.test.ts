@@ -38,3 +38,17 @@ test('property: isBase64 of any bytes at any offset is the alphabet check of eve
   }), { numRuns: 2000 })
   t.pass()
 })
+
+test('property: decodeGroups from any group offset into any place, across its 32 KiB string slices', async (t) => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 120_000 }), fc.nat(40), fc.nat(9), fc.boolean(), (len, lead, to, url) => {
+    const bytes = randomBytes(len)
+    const pre = randomBytes(lead * 3) // lead whole groups before the ones decoded
+    const text = Buffer.from(Buffer.concat([pre, bytes]).toString(url ? 'base64url' : 'base64'))
+    const groups = Math.floor(len / 3)
+    const dst = Buffer.alloc(to + groups * 3 + 5, 0xee)
+    decodeGroups(text, lead * 4, groups, dst, to)
+    return dst.subarray(to, to + groups * 3).equals(bytes.subarray(0, groups * 3)) &&
+      dst.subarray(0, to).every((b) => b === 0xee) && dst.subarray(to + groups * 3).every((b) => b === 0xee)
+  }), { numRuns: 60 })
+  t.pass()
+})

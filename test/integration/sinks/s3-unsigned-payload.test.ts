@@ -1,0 +1,43 @@
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import { test } from 'tap'
+import { createS3Client } from '../../../src/sinks/s3/s3-ops.ts'
+import { readObject, s3Client, s3Config, s3Env, testPrefix } from '../../helpers/s3.ts'
+
+// The sink's client signs parts and objects without a sha256 of their bodies (UNSIGNED-PAYLOAD)
+// and relies on their CRC32 for integrity: a body changed after signing must still be refused.
+test('unsigned payloads: sent with their CRC32; a body changed on the way is refused', async (t) => {
+  const prefix = testPrefix(t, 's3_unsigned')
+  const s3 = createS3Client(s3Config(prefix))
+  t.teardown(() => s3.destroy())
+  const seen: Array<{ sha: string | undefined, crc: string | undefined }> = []
+  let flip = false
+  // after signing: what goes on the wire, and a bit flipped in the body when asked
+  s3.middlewareStack.add((next) => async (args) => {
+    const req = args.request as { headers: Record<string, string>, body?: unknown }
+    seen.push({ sha: req.headers['x-amz-content-sha256'], crc: req.headers['x-amz-checksum-crc32'] })
+    if (flip && Buffer.isBuffer(req.body)) {
+      const body = Buffer.from(req.body)
+      body[7] = (body[7] as number) ^ 1
+      req.body = body
+    }
+    return await next(args)
+  }, { step: 'finalizeRequest', priority: 'low', name: 'testWire' })
+  const Bucket = s3Env.bucket
+  const body = Buffer.from('a snapshot part '.repeat(4096))
+
+  await s3.send(new PutObjectCommand({ Bucket, Key: prefix + 'whole', Body: body }))
+  t.match(seen.at(-1), { sha: 'UNSIGNED-PAYLOAD', crc: /^[A-Za-z0-9+/]{6}==$/ }, 'PutObject: unsigned, with its CRC32')
+  const reader = s3Client()
+  t.teardown(() => reader.destroy())
+  t.ok((await readObject(reader, prefix + 'whole')).equals(body), 'stored as sent')
+
+  const up = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: prefix + 'parts' }))
+  t.teardown(async () => { await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: prefix + 'parts', UploadId: up.UploadId })).catch(() => {}) })
+  flip = true
+  await t.rejects(s3.send(new PutObjectCommand({ Bucket, Key: prefix + 'bad', Body: body })), { name: 'BadDigest' }, 'PutObject with a changed body: refused')
+  await t.rejects(s3.send(new UploadPartCommand({ Bucket, Key: prefix + 'parts', UploadId: up.UploadId, PartNumber: 1, Body: body })), { name: 'BadDigest' }, 'UploadPart with a changed body: refused')
+  t.match(seen.at(-1), { sha: 'UNSIGNED-PAYLOAD', crc: /==$/ }, 'UploadPart: unsigned, with its CRC32')
+  flip = false
+  await s3.send(new UploadPartCommand({ Bucket, Key: prefix + 'parts', UploadId: up.UploadId, PartNumber: 1, Body: body }))
+  t.pass('the same part unchanged: accepted')
+})
