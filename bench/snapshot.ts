@@ -1,6 +1,6 @@
 // Snapshot upload benchmark: the same N MiB of bytes uploaded to S3 twice in one run,
 //  - raw: one lib-storage Upload of the bytes (the S3 server's own rate, same part and queue
-//    size as the worker's),
+//    size and the same request signing as the worker's),
 //  - through sluice: the bytes as ~512 KiB SNAPSHOT_CHUNK messages (base64 in the envelope)
 //    produced to a fresh topic beforehand, then the worker started; timed from its partition
 //    assignment to the snapshot's index row (consume, decode, multipart upload, index).
@@ -20,6 +20,7 @@ import { spawnWorker } from './worker.ts'
 import { cpuSeconds, machineBusySeconds, parentPid, stackPid, treeCpuSeconds } from './ingest/proc.ts'
 import { deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { RdkafkaProducer } from '../src/kafka/producer.ts'
+import { unsignedPayloads } from '../src/sinks/s3/s3-ops.ts'
 import type { ProduceRecord } from '../src/kafka/producer.ts'
 
 const env = process.env
@@ -42,12 +43,14 @@ function need (name: string): string {
 const brokers = need('SLUICE_KAFKA_BROKERS')
 const pgUrl = need('SLUICE_PG_URL')
 const bucket = need('SLUICE_S3_BUCKET')
-const s3 = new S3Client({
+// signed as the worker signs its parts (UNSIGNED-PAYLOAD, with the SDK's CRC32): the raw
+// upload does the same S3 work per byte as the worker's
+const s3 = unsignedPayloads(new S3Client({
   endpoint: need('SLUICE_S3_ENDPOINT'),
   region: need('SLUICE_S3_REGION'),
   forcePathStyle: true,
   credentials: { accessKeyId: need('SLUICE_S3_ACCESS_KEY'), secretAccessKey: need('SLUICE_S3_SECRET_KEY') }
-})
+}))
 
 /** CPU seconds so far of the processes sharing the machine (null: not known), and the machine's busy core-seconds. */
 interface CpuReading { s3: number | null, kafka: number | null, pg: number | null, self: number, worker: number | null, machine: number }

@@ -1,12 +1,7 @@
-import pg from 'pg'
 import { test } from 'tap'
-import { deleteTopics, ensureTopics } from '../../../src/kafka/admin.ts'
-import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { sampleEvents } from '../../../src/workload/seed-mix.ts'
-import { dropSchema } from '../../helpers/pg-schema.ts'
-import { privateKafka } from '../../helpers/private-kafka.ts'
-import { pgUrl, startWorker, uniqueName, waitFor, waitForProgress } from '../../helpers/worker-harness.ts'
-import type { Fixture } from '../../helpers/worker-harness.ts'
+import { privateFixture, privateKafka } from '../../helpers/private-kafka.ts'
+import { startWorker, waitFor, waitForProgress } from '../../helpers/worker-harness.ts'
 import { postEvents } from '../ingest/ingest-helpers.ts'
 
 // The rdkafka source replaces a consumer that has had no group coordinator for
@@ -16,17 +11,8 @@ import { postEvents } from '../ingest/ingest-helpers.ts'
 // every event, before and after, is stored once by the same worker process.
 test('rdkafka: a consumer without a group coordinator is replaced; nothing lost or doubled', { timeout: 300_000 }, async (t) => {
   const kafka = await privateKafka(t)
-  const topic = uniqueName('coord_lost')
-  const schema = uniqueName('coord_lost').toLowerCase()
-  await ensureTopics(kafka.brokers, [{ name: topic, partitions: 3 }])
-  const pool = new pg.Pool({ connectionString: pgUrl, max: 2, options: `-c search_path=${quoteIdent(schema)}` })
-  pool.on('error', () => {})
-  t.teardown(async () => {
-    await pool.end().catch(() => {})
-    await dropSchema(pgUrl, schema).catch(() => {})
-    await deleteTopics(kafka.brokers, [topic, topic + '.dlq']).catch(() => {})
-  })
-  const fx: Fixture = { source: 'rdkafka', topic, dlqTopic: topic + '.dlq', group: uniqueName('coord_lost_g'), schema, pool, pgUrl }
+  const fx = await privateFixture(t, kafka, 'coord_lost')
+  const pool = fx.pool
   const w = await startWorker(t, fx, { SLUICE_KAFKA_BROKERS: kafka.brokers, SLUICE_KAFKA_COORDINATOR_TIMEOUT_MS: '3000', SLUICE_INGEST_ACK_TIMEOUT_MS: '3000' })
   const stored = async (): Promise<number> => (await pool.query('SELECT count(DISTINCT event_id)::int AS n FROM entity_event_logs')).rows[0].n
   const replaced = (): number => w.log().split('\n').filter((l) => l.includes('without a group coordinator')).length
