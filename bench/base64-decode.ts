@@ -2,14 +2,14 @@
 // Buffer#write of the whole chunk as one string (the baseline: what a decode from the parsed
 // JSON string would cost), of an existing string (no string made), of 128 KiB latin1 slices
 // of the message bytes (strings in V8's large-object space), and sluice's decodeGroups (32 KiB
-// slices, src/sinks/s3/base64-bytes.ts). Prints MiB/s of base64, the process's CPU per
+// slices, src/model/base64-bytes.ts). Prints MiB/s of base64, the process's CPU per
 // 256 MiB of it (the collector's threads included) and the young-generation collections.
 // Run: node --expose-gc bench/base64-decode.ts [MiB] (default 64)
 import { randomBytes } from 'node:crypto'
 import { cpus } from 'node:os'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { constants } from 'node:perf_hooks'
-import { base64End, decodeGroups, decodeTail } from '../src/sinks/s3/base64-bytes.ts'
+import { base64End, decodeGroups, decodeTail } from '../src/model/base64-bytes.ts'
 
 const MiB = 1024 * 1024
 const total = Number(process.argv[2] ?? 64) * MiB

@@ -1,6 +1,7 @@
 // Snapshot upload benchmark: the same N MiB of bytes uploaded to S3 twice in one run,
 //  - raw: one lib-storage Upload of the bytes (the S3 server's own rate, same part and queue
-//    size and the same request signing as the worker's),
+//    size and the same request signing as the worker's; once more first with the SDK's
+//    default signing, a sha256 of every part),
 //  - through sluice: the bytes as ~512 KiB SNAPSHOT_CHUNK messages (base64 in the envelope)
 //    produced to a fresh topic beforehand, then the worker started; timed from its partition
 //    assignment to the snapshot's index row (consume, decode, multipart upload, index).
@@ -43,14 +44,17 @@ function need (name: string): string {
 const brokers = need('SLUICE_KAFKA_BROKERS')
 const pgUrl = need('SLUICE_PG_URL')
 const bucket = need('SLUICE_S3_BUCKET')
-// signed as the worker signs its parts (UNSIGNED-PAYLOAD, with the SDK's CRC32): the raw
-// upload does the same S3 work per byte as the worker's
-const s3 = unsignedPayloads(new S3Client({
+const s3Options = {
   endpoint: need('SLUICE_S3_ENDPOINT'),
   region: need('SLUICE_S3_REGION'),
   forcePathStyle: true,
   credentials: { accessKeyId: need('SLUICE_S3_ACCESS_KEY'), secretAccessKey: need('SLUICE_S3_SECRET_KEY') }
-}))
+}
+// the reference: parts signed as the worker signs them (UNSIGNED-PAYLOAD, with the SDK's
+// CRC32), so the raw upload does the same S3 work per byte as the worker; the SDK's defaults
+// (a sha256 of every part in its signature) are measured once beside it
+const s3 = unsignedPayloads(new S3Client(s3Options))
+const s3Defaults = new S3Client(s3Options)
 
 /** CPU seconds so far of the processes sharing the machine (null: not known), and the machine's busy core-seconds. */
 interface CpuReading { s3: number | null, kafka: number | null, pg: number | null, self: number, worker: number | null, machine: number }
@@ -86,12 +90,12 @@ function * bytes (): Generator<Buffer> {
   }
 }
 
-async function raw (): Promise<{ seconds: number, cpu: string }> {
+async function raw (client = s3): Promise<{ seconds: number, cpu: string }> {
   const chunks = [...bytes()] // in memory first: the rate is S3's, not the generator's
   const key = `${prefix}raw.bin`
   const before = readCpu()
   const started = performance.now()
-  await new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: Readable.from(chunks) }, partSize: partBytes, queueSize }).done()
+  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: Readable.from(chunks) }, partSize: partBytes, queueSize }).done()
   const seconds = (performance.now() - started) / 1000
   const after = readCpu()
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
@@ -197,12 +201,15 @@ say(`snapshot upload: ${sizeMiB} MiB, part ${partBytes / MiB} MiB x queue ${queu
   postmaster = parentPid(Number((await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid))
   await pool.end()
 }
+const defaults = await raw(s3Defaults)
+s3Defaults.destroy()
+say(`raw S3, the SDK's defaults:   ${(sizeMiB / defaults.seconds).toFixed(1)} MiB/s (${defaults.seconds.toFixed(2)} s); ${defaults.cpu}`)
 const first = await raw()
 const rawSeconds = first.seconds
 say(`raw S3 (lib-storage Upload):  ${(sizeMiB / rawSeconds).toFixed(1)} MiB/s (${rawSeconds.toFixed(2)} s); ${first.cpu}`)
 for (const source of sources) {
   const r = await throughSluice(source)
-  say(`through sluice (${source.padEnd(12)}): ${(sizeMiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s; ${(r.messageBytes / MiB).toFixed(0)} MiB of chunk messages; worker peak RSS ${r.peakRssMb.toFixed(0)} MiB) = ${(rawSeconds / r.seconds * 100).toFixed(0)}% of raw; ${r.cpu}`)
+  say(`through sluice (${source.padEnd(12)}): ${(sizeMiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s; ${(r.messageBytes / MiB).toFixed(0)} MiB of chunk messages; worker peak RSS ${r.peakRssMb.toFixed(0)} MiB) = ${(rawSeconds / r.seconds * 100).toFixed(0)}% of raw (${(defaults.seconds / r.seconds * 100).toFixed(0)}% of the SDK's defaults); ${r.cpu}`)
 }
 const again = await raw()
 say(`raw S3 again:                 ${(sizeMiB / again.seconds).toFixed(1)} MiB/s (${again.seconds.toFixed(2)} s); ${again.cpu}`)

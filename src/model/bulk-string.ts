@@ -1,3 +1,5 @@
+import { isBase64 } from './base64-bytes.ts'
+
 /**
  * A long JSON string value kept as the message's own bytes instead of a JS string: the
  * decode stage makes one for a bulky member (a SNAPSHOT_CHUNK's `data`, ~700 KB of base64),
@@ -9,10 +11,19 @@
 export class BulkString {
   readonly #bytes: Buffer
   readonly #length: number
+  #base64: boolean | undefined
 
-  constructor (bytes: Buffer) {
+  /** `base64`: whether the bytes are base64 (isBase64), when the caller already knows; else found out when asked */
+  constructor (bytes: Buffer, base64?: boolean) {
     this.#bytes = bytes
     this.#length = bytes.length
+    this.#base64 = base64
+  }
+
+  /** every byte before at most two trailing `=` is a base64 character (either alphabet) */
+  get base64 (): boolean {
+    this.#base64 ??= isBase64(this.bytes)
+    return this.#base64
   }
 
   /** The bytes; throws once the message they belong to was freed (pipeline/release.ts). */

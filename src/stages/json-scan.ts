@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { SluiceError } from '../errors.ts'
+import { BASE64, PLAIN, spanClass } from '../model/base64-bytes.ts'
 
 /** One member of the top-level object: its name and the byte spans of its name literal and its value. */
 export interface TopMember {
@@ -22,8 +23,8 @@ export interface ScanOptions {
 export interface Scan {
   /** the top-level object's members in order; null when the document is not an object */
   members: TopMember[] | null
-  /** [open quote, close quote] of the bulk string values (ScanOptions.bulk) */
-  bulk: Array<[number, number]>
+  /** [open quote, close quote, base64] of the bulk string values (ScanOptions.bulk); base64: spanClass's BASE64 */
+  bulk: Array<[number, number, boolean]>
   /**
    * No byte of the message is a backslash, tab, newline or carriage return: the text of any
    * of its values is its own COPY text (copy-encoder.ts escapes nothing else; JSON allows
@@ -97,31 +98,6 @@ function memberName (buf: Buffer, open: number, close: number, escaped: boolean)
   return escaped ? JSON.parse(buf.toString('utf8', open, close + 1)) as string : buf.toString('utf8', open + 1, close)
 }
 
-// 1 for two bytes neither of which is a control character or a backslash
-const PLAIN_PAIR = new Uint8Array(65536)
-for (let a = 0; a < 256; a++) {
-  for (let b = 0; b < 256; b++) PLAIN_PAIR[a << 8 | b] = a >= 0x20 && a !== BACKSLASH && b >= 0x20 && b !== BACKSLASH ? 1 : 0
-}
-
-/** No escape and no control character: the literal's bytes are its string's UTF-8. */
-export function isPlain (buf: Buffer, start: number, end: number): boolean {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  let plain = 1
-  let i = start
-  // four bytes per 32-bit read, two PLAIN_PAIR lookups: ~4x the rate of a test per byte on a
-  // snapshot chunk's ~700 KB of data (bench/byte-checks.ts)
-  for (const last = end - 4; i <= last; i += 4) {
-    const w = view.getUint32(i)
-    plain &= (PLAIN_PAIR[w >>> 16] as number) & (PLAIN_PAIR[w & 0xffff] as number)
-  }
-  if (plain === 0) return false
-  for (; i < end; i++) {
-    const b = buf[i] as number
-    if (b < 0x20 || b === BACKSLASH) return false
-  }
-  return true
-}
-
 /**
  * One pass over a message's bytes before JSON.parse sees them, following JSON's lexical
  * structure (outside a string, a quote always opens one; skipping from each opening quote to
@@ -138,7 +114,7 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
   const max = opts.maxDepth
   const bulkKey = opts.bulk?.key
   const bulkMin = opts.bulk?.minBytes ?? Infinity
-  const bulk: Array<[number, number]> = []
+  const bulk: Array<[number, number, boolean]> = []
   let members: TopMember[] | null = null
   let depth = 0
   let seenValue = false
@@ -184,8 +160,10 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
         if (isName) {
           lastKey = close - i - 1 <= bulkKey.length ? buf.toString('utf8', i + 1, close) : null
           lastKeyEnd = close
-        } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && !escaped && isPlain(buf, i + 1, close)) {
-          bulk.push([i, close])
+        } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && !escaped) {
+          // no control character, so its bytes are its text; whether it is base64 comes with the same reads
+          const cls = spanClass(buf, i + 1, close)
+          if ((cls & PLAIN) !== 0) bulk.push([i, close, (cls & BASE64) !== 0])
         }
       }
       seenValue = true

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
-import { base64End, decodeGroups, decodeTail } from './base64-bytes.ts'
+import { base64End, decodeGroups, decodeTail } from '../../model/base64-bytes.ts'
 import { PartPool } from './part-pool.ts'
 import { abortUpload, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'

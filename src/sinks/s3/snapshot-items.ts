@@ -3,7 +3,7 @@ import { SluiceError } from '../../errors.ts'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import { BulkString } from '../../model/bulk-string.ts'
 import type { EntityEvent } from '../../model/event.ts'
-import { base64DecodedLength, isBase64 } from './base64-bytes.ts'
+import { base64DecodedLength, isBase64 } from '../../model/base64-bytes.ts'
 import type { InlineSnapshot } from './inline-document.ts'
 
 /**
@@ -130,7 +130,8 @@ export function parseItem (e: EntityEvent, origin: KafkaMessage): SnapshotItem {
       if (encoding !== 'base64' && encoding !== 'utf8') throw invalid(`SNAPSHOT_CHUNK of ${id}: encoding must be "base64" or "utf8"`)
       if (typeof p.data !== 'string' && !(p.data instanceof BulkString)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data must be a string (${encoding})`)
       const data = typeof p.data === 'string' ? Buffer.from(p.data, 'utf8') : p.data.bytes
-      if (encoding === 'base64' && !isBase64(data)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
+      // a BulkString knows it from the JSON scan's pass over its bytes (model/base64-bytes.ts)
+      if (encoding === 'base64' && !(typeof p.data === 'string' ? isBase64(data) : p.data.base64)) throw invalid(`SNAPSHOT_CHUNK of ${id}: data is not unbroken base64`)
       const size = encoding === 'base64' ? base64DecodedLength(data) : data.length
       const { data: _d, ...rest } = p
       return {

@@ -13,6 +13,7 @@ test('a long `data` string below the top level is a view of the bytes, the rest 
   t.ok(v.payload.data instanceof BulkString, 'data is a BulkString')
   t.equal(v.payload.data.bytes.buffer, buf.buffer, 'over the message\'s own memory')
   t.equal(v.payload.data.toString(), big)
+  t.equal(v.payload.data.base64, true, 'known to be base64 from the scan')
   t.same({ ...v, payload: { ...v.payload, data: null } }, { ...JSON.parse(text), payload: { ...JSON.parse(text).payload, data: null } }, 'every other value as JSON.parse gives it')
   t.equal(JSON.stringify(v), text, 'JSON.stringify writes the string it stands for')
 })
@@ -49,4 +50,14 @@ test('malformed JSON is rejected as JSON.parse rejects it', async (t) => {
     t.throws(() => JSON.parse(text), SyntaxError)
     t.throws(() => parse(text), SyntaxError, text.slice(0, 24))
   }
+})
+
+test('a bulk value that is not base64 says so; one made without the scan finds out when asked', async (t) => {
+  const notBase64 = parse(JSON.stringify({ p: { data: big + ' é!' } })).p.data
+  t.ok(notBase64 instanceof BulkString)
+  t.equal(notBase64.base64, false, 'a space, a non-ASCII character, a "!"')
+  t.equal(parse(JSON.stringify({ p: { data: big + 'QQ==' } })).p.data.base64, true, 'padding')
+  t.equal(parse(JSON.stringify({ p: { data: big.replace('Q', '-') } })).p.data.base64, true, 'the URL-safe alphabet')
+  t.equal(new BulkString(Buffer.from(big)).base64, true)
+  t.equal(new BulkString(Buffer.from(big + '=a')).base64, false)
 })

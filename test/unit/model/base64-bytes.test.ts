@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { test } from 'tap'
-import { base64DecodedLength, base64End, decodeGroups, decodeTail, isBase64 } from '../../../src/sinks/s3/base64-bytes.ts'
+import { BASE64, PLAIN, base64DecodedLength, base64End, decodeGroups, decodeTail, isBase64, spanClass } from '../../../src/model/base64-bytes.ts'
 
 function decode (text: string): Buffer {
   const src = Buffer.from(text)
@@ -50,5 +50,20 @@ test('property: decodeGroups from any group offset into any place, across its 32
     return dst.subarray(to, to + groups * 3).equals(bytes.subarray(0, groups * 3)) &&
       dst.subarray(0, to).every((b) => b === 0xee) && dst.subarray(to + groups * 3).every((b) => b === 0xee)
   }), { numRuns: 60 })
+  t.pass()
+})
+
+test('property: spanClass of any span is its PLAIN (no byte below 0x20, no backslash) and BASE64 (the alphabet before <= 2 "=") answers', async (t) => {
+  const byte = fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...[...'AZaz09+/-_='].map((c) => c.charCodeAt(0))) },
+    { weight: 5, arbitrary: fc.integer({ min: 0x20, max: 0xff }) }, fc.constantFrom(0x00, 0x1f, 0x5c, 0x0a))
+  fc.assert(fc.property(fc.array(byte, { maxLength: 40 }), fc.nat(40), fc.nat(40), (bytes, a, b) => {
+    const buf = Buffer.from(bytes)
+    const start = Math.min(a, b, buf.length)
+    const end = Math.min(Math.max(a, b), buf.length)
+    const span = buf.subarray(start, end)
+    const plain = !span.some((x) => x < 0x20 || x === 0x5c)
+    const base64 = /^[A-Za-z0-9+/_-]*={0,2}$/.test(span.toString('latin1'))
+    return spanClass(buf, start, end) === ((plain ? PLAIN : 0) | (base64 ? BASE64 : 0))
+  }), { numRuns: 3000 })
   t.pass()
 })
