@@ -349,7 +349,9 @@ export class RdkafkaSource implements Source {
   async #recreate (missingMs: number): Promise<void> {
     const old = this.#consumer as Kafka.KafkaConsumer
     const since = Date.now() - missingMs
-    this.#o.logger?.warn({ code: 'SLUICE_ERR_KAFKA_TRANSIENT', missingMs }, `kafka consumer without a group coordinator for ${Math.round(missingMs / 1000)} s: replacing it with a new one`)
+    const why = new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `kafka consumer without a group coordinator for ${Math.round(missingMs / 1000)} s: replacing it with a new one`)
+    this.#o.logger?.warn({ code: why.code, missingMs }, why.message)
+    this.#core.handlers?.onRetry?.('kafka-consumer', why)
     await this.#quiesce()
     try {
       await this.#core.settle()

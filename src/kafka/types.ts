@@ -1,3 +1,5 @@
+import type { SluiceError } from '../errors.ts'
+
 /** A partition of a topic. */
 export interface TopicPartition {
   topic: string
@@ -40,6 +42,8 @@ export interface SourceHandlers {
   onBatch (messages: KafkaMessage[]): void
   /** A non-retriable source error (authentication, unknown topic...) */
   onError (error: Error): void
+  /** A transient failure the source recovered from by itself (e.g. its consumer replaced): counted as a retry of `operation` */
+  onRetry? (operation: string, error: SluiceError): void
 }
 
 /** What the pipeline runner needs from a Kafka consumer; implemented by both sources. */

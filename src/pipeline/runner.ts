@@ -90,7 +90,8 @@ export class PipelineRunner extends EventEmitter {
       onAssign: (tps) => this.#assign(tps),
       onRevoke: (tps) => this.#revoke(tps),
       onBatch: (messages) => this.#batch(messages),
-      onError: (err) => this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_KAFKA_FATAL', err.message, { cause: err }))
+      onError: (err) => this.#fatal(isSluiceError(err) ? err : new SluiceError('SLUICE_ERR_KAFKA_FATAL', err.message, { cause: err })),
+      onRetry: (operation, err) => this.#o.metrics.retries.inc({ operation, code: err.code })
     })
   }
 

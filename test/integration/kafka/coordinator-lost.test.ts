@@ -33,6 +33,9 @@ test('rdkafka: a consumer without a group coordinator is replaced; nothing lost 
   await waitFor('the second half to be accepted', async () => (await postEvents(w, body(100, 200), 'application/x-ndjson')).status === 202, 120_000, 1000)
   await waitForProgress('all 200 events stored', async () => await stored() === 200, stored)
   t.equal(w.proc.exitCode, null, 'the same worker process throughout')
+  const metrics = await (await fetch(`http://127.0.0.1:${w.port}/metrics`)).text()
+  const counted = Number(/^sluice_retries_total\{operation="kafka-consumer",code="SLUICE_ERR_KAFKA_TRANSIENT"\} (\d+)$/m.exec(metrics)?.[1] ?? 0)
+  t.equal(counted, replaced(), `each replacement counted in sluice_retries_total{operation="kafka-consumer"} (${counted})`)
 
   const c = await pool.query<{ n: number, d: number }>('SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM entity_event_logs')
   t.same(c.rows[0], { n: 200, d: 200 }, 'one row per event: 200')
