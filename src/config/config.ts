@@ -9,7 +9,7 @@ import { SluiceError } from '../errors.ts'
  * variable is documented in the README; a bad value stops the worker with SLUICE_ERR_CONFIG.
  */
 export interface Config {
-  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number, fetchBatchBytes: number, sessionTimeoutMs: number, heartbeatIntervalMs: number, prefetchBytes: number | null, instanceId: string | null, debug: string | null, coordinatorTimeoutMs: number }
+  kafka: { brokers: string, source: 'rdkafka' | 'platformatic', group: string, clientId: string, fetchBatch: number, fetchBatchBytes: number, sessionTimeoutMs: number, heartbeatIntervalMs: number, prefetchBytes: number | null, instanceId: string | null, debug: string | null, coordinatorTimeoutMs: number, downTimeoutMs: number }
   /** topic -> pipeline name (a module in pipelines/) */
   pipelines: ReadonlyMap<string, string>
   pg: { url: string, schema: string, poolSize: number }
@@ -127,6 +127,7 @@ const VARS = {
   SLUICE_KAFKA_PREFETCH_BYTES: [{ type: 'integer', minimum: 0, maximum: 1073741824 }, 0],
   SLUICE_KAFKA_DEBUG: [{ type: 'string', pattern: '^([a-z]+(,[a-z]+)*)?$' }, ''],
   SLUICE_KAFKA_COORDINATOR_TIMEOUT_MS: [{ type: 'integer', minimum: 0, maximum: 3600000 }, 30000],
+  SLUICE_KAFKA_DOWN_TIMEOUT_MS: [{ type: 'integer', minimum: 0, maximum: 3600000 }, 60000],
   SLUICE_TOPICS: [{ type: 'string' }, ''],
   SLUICE_PIPELINES: [{ type: 'string' }, ''],
   SLUICE_PG_URL: [{ type: 'string', minLength: 1 }, undefined],
@@ -251,7 +252,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Readonly<Conf
   if (!pipelines.has(ingestTopic)) throw new SluiceError('SLUICE_ERR_CONFIG', `SLUICE_INGEST_TOPIC ${ingestTopic} is not a topic this worker consumes (SLUICE_TOPICS / SLUICE_PIPELINES): its pipeline validates what POST /events accepts`)
   if ((r.SLUICE_S3_ACCESS_KEY === '') !== (r.SLUICE_S3_SECRET_KEY === '')) throw new SluiceError('SLUICE_ERR_CONFIG', 'SLUICE_S3_ACCESS_KEY and SLUICE_S3_SECRET_KEY go together (set both, or neither for the AWS default credentials)')
   const config: Config = {
-    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, fetchBatchBytes: r.SLUICE_FETCH_BATCH_BYTES, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS, prefetchBytes: r.SLUICE_KAFKA_PREFETCH_BYTES === 0 ? null : Math.max(r.SLUICE_KAFKA_PREFETCH_BYTES, 1048576), instanceId: r.SLUICE_KAFKA_INSTANCE_ID === '' ? null : r.SLUICE_KAFKA_INSTANCE_ID, debug: r.SLUICE_KAFKA_DEBUG === '' ? null : r.SLUICE_KAFKA_DEBUG, coordinatorTimeoutMs: r.SLUICE_KAFKA_COORDINATOR_TIMEOUT_MS },
+    kafka: { brokers: r.SLUICE_KAFKA_BROKERS, source: r.SLUICE_KAFKA_SOURCE, group: r.SLUICE_KAFKA_GROUP, clientId: r.SLUICE_CLIENT_ID, fetchBatch: r.SLUICE_FETCH_BATCH, fetchBatchBytes: r.SLUICE_FETCH_BATCH_BYTES, sessionTimeoutMs: r.SLUICE_KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: r.SLUICE_KAFKA_HEARTBEAT_MS, prefetchBytes: r.SLUICE_KAFKA_PREFETCH_BYTES === 0 ? null : Math.max(r.SLUICE_KAFKA_PREFETCH_BYTES, 1048576), instanceId: r.SLUICE_KAFKA_INSTANCE_ID === '' ? null : r.SLUICE_KAFKA_INSTANCE_ID, debug: r.SLUICE_KAFKA_DEBUG === '' ? null : r.SLUICE_KAFKA_DEBUG, coordinatorTimeoutMs: r.SLUICE_KAFKA_COORDINATOR_TIMEOUT_MS, downTimeoutMs: r.SLUICE_KAFKA_DOWN_TIMEOUT_MS },
     pipelines,
     pg: { url: r.SLUICE_PG_URL, schema: r.SLUICE_PG_SCHEMA, poolSize: r.SLUICE_PG_POOL_SIZE },
     batch: { maxRows: r.SLUICE_BATCH_MAX_ROWS, maxBytes: r.SLUICE_BATCH_MAX_BYTES, lingerMs: r.SLUICE_BATCH_LINGER_MS },

@@ -12,6 +12,8 @@ export async function createSource (config: Readonly<Config>, logger: Logger): P
     topics: [...config.pipelines.keys()],
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    // SLUICE_KAFKA_DOWN_TIMEOUT_MS: Kafka unreachable this long stops the worker (0: never)
+    brokerDownTimeoutMs: config.kafka.downTimeoutMs,
     // static group membership (SLUICE_KAFKA_INSTANCE_ID): a restarted worker takes its partitions back
     ...(config.kafka.instanceId !== null ? { groupInstanceId: config.kafka.instanceId } : {}),
     logger: logger.child({ component: 'source', source: config.kafka.source })

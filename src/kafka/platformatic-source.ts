@@ -86,7 +86,7 @@ export class PlatformaticSource implements Source {
       ...(opts.groupInstanceId !== undefined ? { groupInstanceId: opts.groupInstanceId } : {}),
       heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
       rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
-      heartbeatStallTimeout: opts.brokerDownTimeoutMs ?? 60_000,
+      heartbeatStallTimeout: stallLimit(opts.brokerDownTimeoutMs ?? 60_000),
       ...client,
       // runs before every JoinGroup, whoever triggers it (heartbeat, commit, first join)
       protocolsMetadata: () => this.#beforeJoin().then(() => EMPTY)
@@ -388,4 +388,9 @@ export class PlatformaticSource implements Source {
     }
     await this.#pool.close().catch((err) => this.#o.logger?.warn({ err: errorMessage(err) }, 'closing the kafka fetch connections'))
   }
+}
+
+/** The heartbeat stall timeout for a brokers-down limit: 0 (never) is the longest timer Node has. */
+function stallLimit (limitMs: number): number {
+  return limitMs > 0 ? limitMs : 2_147_483_647
 }

@@ -369,7 +369,10 @@ export class RdkafkaSource implements Source {
           this.#o.logger?.info('kafka consumer replaced: joining the group again')
           return
         } catch (err) {
-          if (limit > 0 && Date.now() - since >= limit) { this.#core.fail(err); return }
+          if (limit > 0 && Date.now() - since >= limit) {
+            this.#core.fail(new SluiceError('SLUICE_ERR_KAFKA_TRANSIENT', `no Kafka broker reachable for ${Math.round((Date.now() - since) / 1000)} s: ${(err as Error).message}`, { cause: err }))
+            return
+          }
           this.#o.logger?.warn({ err: (err as Error).message }, 'kafka consumer not connected yet; retrying')
           await sleep(1_000)
         }
