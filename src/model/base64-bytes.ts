@@ -1,8 +1,8 @@
 /**
  * Base64 from bytes to bytes: a chunk's data arrives as the ASCII bytes of its base64 (a
  * BulkString of the Kafka message), is checked here (spanClass, in the same pass as the JSON
- * scan's own check of the literal, or isBase64) and decoded into the upload's part buffer. Both alphabets (standard and URL-safe) are accepted, as Buffer.from(text,
- * 'base64') does.
+ * scan's own check of the literal, or isBase64) and decoded into the upload's part buffer.
+ * Both alphabets (standard and URL-safe) are accepted, as Buffer.from(text, 'base64') does.
  */
 const DECODE = new Int8Array(256).fill(-1)
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) DECODE[c.charCodeAt(0)] = i
@@ -24,9 +24,9 @@ for (let a = 0; a < 256; a++) {
 /**
  * The classes (PLAIN, BASE64) every byte of src[start..end) has, in one pass: the JSON scan
  * asks whether a long string literal is PLAIN and gets, for the same reads, whether it is
- * base64, which a snapshot chunk's data must be (a second pass over ~700 KB per chunk cost
- * ~0.18 s of CPU per 256 MiB of snapshot). The `=` padding (at most two, at the end) is PLAIN
- * and left out of the BASE64 test.
+ * base64, which a snapshot chunk's data must be (the two as separate passes took 0.38 s of
+ * the worker's main thread per 256 MiB of snapshot, one pass 0.31 s). The `=` padding (at
+ * most two, at the end) is PLAIN and left out of the BASE64 test.
  */
 export function spanClass (src: Uint8Array, start: number, end: number): number {
   let padEnd = end
@@ -72,7 +72,8 @@ const SLICE = 32 * 1024
  * Decodes `groups` whole groups of 4 characters from src[at..] into dst[to..] (3 bytes each).
  * The characters must have been checked (isBase64). Node decodes base64 only from strings:
  * each slice of the text becomes a short latin1 string that Node's native decoder writes
- * straight into dst (about 4x less CPU than a decoder in JS, GC included: bench/base64-decode.ts).
+ * straight into dst (about a quarter of the CPU of the decoder in JS it replaced, GC included:
+ * docs/benchmarks.md, "Snapshots").
  */
 export function decodeGroups (src: Buffer, at: number, groups: number, dst: Buffer, to: number): void {
   for (let g = 0; g < groups;) {

@@ -79,9 +79,9 @@ export class MultipartWriter {
 
   /**
    * Writes the bytes base64 text decodes to, decoded straight into the part buffer (no
-   * intermediate Buffer or string: a 256 MiB snapshot in 512 KiB chunks would otherwise
-   * allocate 256 MiB of short-lived buffers). The text (its bytes: a chunk message's own) must
-   * be unbroken base64, checked by the caller (isBase64).
+   * intermediate Buffer: a 256 MiB snapshot in 512 KiB chunks would otherwise allocate 256 MiB
+   * of short-lived buffers; decodeGroups' 32 KiB strings die young). The text (its bytes: a
+   * chunk message's own) must be unbroken base64, checked by the caller (BulkString.base64).
    */
   async writeBase64 (text: Buffer): Promise<void> {
     const end = base64End(text)
