@@ -3,24 +3,34 @@ import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
 import { retry } from '../../retry.ts'
 
-/** An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count). */
+/**
+ * An S3 client for the sink: path-style when an endpoint is given, no SDK retries (ours count);
+ * over TLS its parts and objects are not hashed for their signature (unsignedPayloads).
+ */
 export function createS3Client (c: S3Config): S3Client {
-  return unsignedPayloads(new S3Client({
+  const s3 = new S3Client({
     region: c.region,
     ...(c.endpoint !== null ? { endpoint: c.endpoint, forcePathStyle: true } : {}),
     ...(c.accessKeyId !== null && c.secretAccessKey !== null ? { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } } : {}),
     maxAttempts: 1,
     // a server that accepts the connection and then says nothing must not hold a partition forever
     requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 }
-  }))
+  })
+  return overTls(c.endpoint) ? unsignedPayloads(s3) : s3
+}
+
+/** The endpoint is reached over TLS: AWS's own (no endpoint given) or an https:// one. */
+export function overTls (endpoint: string | null): boolean {
+  return endpoint === null || /^https:/i.test(endpoint)
 }
 
 /**
  * Parts and objects sent with `x-amz-content-sha256: UNSIGNED-PAYLOAD`: SigV4 then signs the
  * request without a sha256 of its body, which cost 0.24 s of CPU per 256 MiB of snapshot on
- * top of the snapshot's own sha256. The body is still checked on arrival: the SDK sends each
- * part's and object's CRC32 (`x-amz-checksum-crc32`) and the server refuses a body that does
- * not match it.
+ * top of the snapshot's own sha256. Only over TLS, as the AWS SDK for Java and minio-go do:
+ * TLS keeps the body from being changed on the way, and the SDK's CRC32 of each body
+ * (`x-amz-checksum-crc32`, refused by the server when it does not match) catches corruption;
+ * over plain HTTP a CRC32 would not stop a deliberate change, so the payload stays signed.
  */
 export function unsignedPayloads (s3: S3Client): S3Client {
   s3.middlewareStack.add((next, context) => async (args) => {

@@ -1,13 +1,16 @@
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import { createHash } from 'node:crypto'
 import { test } from 'tap'
-import { createS3Client } from '../../../src/sinks/s3/s3-ops.ts'
+import { createS3Client, unsignedPayloads } from '../../../src/sinks/s3/s3-ops.ts'
 import { readObject, s3Client, s3Config, s3Env, testPrefix } from '../../helpers/s3.ts'
 
-// The sink's client signs parts and objects without a sha256 of their bodies (UNSIGNED-PAYLOAD)
-// and relies on their CRC32 for integrity: a body changed after signing must still be refused.
+// Over TLS the sink's client signs parts and objects without a sha256 of their bodies
+// (UNSIGNED-PAYLOAD) and relies on their CRC32 against corruption: a body changed after signing
+// must still be refused. (The stack's S3 server speaks plain HTTP: the unsigned client is made
+// here as createS3Client makes it for an https:// endpoint.)
 test('unsigned payloads: sent with their CRC32; a body changed on the way is refused', async (t) => {
   const prefix = testPrefix(t, 's3_unsigned')
-  const s3 = createS3Client(s3Config(prefix))
+  const s3 = unsignedPayloads(createS3Client(s3Config(prefix)))
   t.teardown(() => s3.destroy())
   const seen: Array<{ sha: string | undefined, crc: string | undefined }> = []
   let flip = false
@@ -40,4 +43,18 @@ test('unsigned payloads: sent with their CRC32; a body changed on the way is ref
   flip = false
   await s3.send(new UploadPartCommand({ Bucket, Key: prefix + 'parts', UploadId: up.UploadId, PartNumber: 1, Body: body }))
   t.pass('the same part unchanged: accepted')
+})
+
+test('over plain HTTP the sink signs the payload (a sha256 of the body)', async (t) => {
+  const prefix = testPrefix(t, 's3_signed')
+  const s3 = createS3Client(s3Config(prefix))
+  t.teardown(() => s3.destroy())
+  let sha: string | undefined
+  s3.middlewareStack.add((next) => async (args) => {
+    sha = (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256']
+    return await next(args)
+  }, { step: 'finalizeRequest', priority: 'low', name: 'testWire' })
+  const body = Buffer.from('a snapshot object')
+  await s3.send(new PutObjectCommand({ Bucket: s3Env.bucket, Key: prefix + 'signed', Body: body }))
+  t.equal(sha, createHash('sha256').update(body).digest('hex'), `${s3Env.endpoint}: x-amz-content-sha256 is the body's sha256`)
 })

@@ -5,7 +5,7 @@ import { BulkString } from '../../../src/model/bulk-string.ts'
 import type { EntityEvent } from '../../../src/model/event.ts'
 import { collectionCounts, documentPieces, measureDocument } from '../../../src/sinks/s3/inline-document.ts'
 import type { InlineSnapshot } from '../../../src/sinks/s3/inline-document.ts'
-import { classifyS3Error } from '../../../src/sinks/s3/s3-ops.ts'
+import { classifyS3Error, overTls } from '../../../src/sinks/s3/s3-ops.ts'
 import { parseItem, triggerSnapshotId } from '../../../src/sinks/s3/snapshot-items.ts'
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
@@ -57,6 +57,14 @@ test('S3 errors: fatal, transient, rejected', async (t) => {
   t.equal(classifyS3Error(e('NoSuchUpload', 404), 'x').code, 'SLUICE_ERR_S3_UNAVAILABLE')
   t.equal(classifyS3Error(e('EntityTooLarge', 400), 'x').code, 'SLUICE_ERR_S3_REJECTED')
   t.match(classifyS3Error(e('SlowDown', 503), 'uploading part 3').message, /^uploading part 3: SlowDown: boom \(HTTP 503\)$/)
+})
+
+test('payloads go unsigned only over TLS: AWS itself or an https:// endpoint', async (t) => {
+  t.equal(overTls(null), true, 'no endpoint: AWS over https')
+  t.equal(overTls('https://minio.storage.svc:9000'), true)
+  t.equal(overTls('HTTPS://s3.example'), true)
+  t.equal(overTls('http://127.0.0.1:9000'), false)
+  t.equal(overTls('http://https.example'), false)
 })
 
 test('snapshot events: kinds, ids, validation', async (t) => {
