@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'tap'
 import { sampleEvents } from '../../../src/workload/seed-mix.ts'
 import { privateFixture, privateKafka } from '../../helpers/private-kafka.ts'
@@ -22,14 +23,18 @@ test('rdkafka: a consumer without a group coordinator is replaced; nothing lost 
   const body = (from: number, to: number): string => events.slice(from, to).map((r) => r.value.toString('utf8')).join('\n')
   t.equal((await postEvents(w, body(0, 100), 'application/x-ndjson')).status, 202, 'first half accepted')
   await waitForProgress('the first half stored', async () => await stored() === 100, stored)
-  t.equal(replaced(), 0, 'a consumer in its group is left alone')
+  // the group is up: the statistics reports of twice the limit (one a second) replace nothing
+  // (a slow first join may have been replaced already: that is the watch doing its job)
+  const settled = { replaced: replaced(), rejoined: rejoined() }
+  await sleep(6_000)
+  t.equal(replaced(), settled.replaced, 'a consumer in its group is left alone')
 
   await kafka.stop()
   // the log grows with the source's and the producer's warnings while the broker is down
-  await waitForProgress('the consumer to be replaced', () => replaced() > 0, () => w.log().length, 200)
+  await waitForProgress('the consumer to be replaced', () => replaced() > settled.replaced, () => w.log().length, 200)
   t.pass('replaced while the broker was down')
   await kafka.start()
-  await waitForProgress('the new consumer to join', () => rejoined() > 0, () => w.log().length, 200)
+  await waitForProgress('the new consumer to join', () => rejoined() > settled.rejoined, () => w.log().length, 200)
   await waitFor('the second half to be accepted', async () => (await postEvents(w, body(100, 200), 'application/x-ndjson')).status === 202, 120_000, 1000)
   await waitForProgress('all 200 events stored', async () => await stored() === 200, stored)
   t.equal(w.proc.exitCode, null, 'the same worker process throughout')
