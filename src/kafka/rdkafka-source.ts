@@ -73,10 +73,10 @@ export class RdkafkaSource implements Source {
     if (strategy.includes('cooperative')) throw new SluiceError('SLUICE_ERR_CONFIG', 'RdkafkaSource handles eager rebalances only (not cooperative-sticky)')
     this.#o = opts
     this.#core = new SourceCore({ kind: 'rdkafka', logger: opts.logger, isFatal: isFatalRdkafka, detail: rdkafkaDetail })
+    // a failure while closing is ignored by SourceCore.fail
     this.#down = new BrokersDownTimer(opts.brokerDownTimeoutMs ?? 60_000, (done) => {
-      const consumer = this.#consumer
-      consumer?.getMetadata({ topic: opts.topics[0], timeout: 5_000 }, (err) => done(this.#core.closing ? null : err))
-      return consumer !== null
+      this.#consumer?.getMetadata({ topic: opts.topics[0], timeout: 5_000 }, done)
+      return this.#consumer !== null
     }, (err) => this.#core.fail(err))
     this.#watch = new CoordinatorWatch(opts.coordinatorTimeoutMs ?? 30_000)
     this.#sizer = new ConsumeSizer({ fetchBatch: opts.fetchBatch ?? 250, fetchBatchBytes: opts.fetchBatchBytes ?? 8 * 1024 * 1024, idleTimeoutMs: opts.consumeTimeoutMs ?? 100 })

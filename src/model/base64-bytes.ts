@@ -29,9 +29,7 @@ for (let a = 0; a < 256; a++) {
  * most two, at the end) is PLAIN and left out of the BASE64 test.
  */
 export function spanClass (src: Uint8Array, start: number, end: number): number {
-  let padEnd = end
-  if (padEnd > start && src[padEnd - 1] === 0x3d) padEnd--
-  if (padEnd > start && src[padEnd - 1] === 0x3d) padEnd--
+  const padEnd = base64End(src, start, end)
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength)
   let c = PLAIN | BASE64
   let i = start
@@ -45,11 +43,10 @@ export function spanClass (src: Uint8Array, start: number, end: number): number 
   return c
 }
 
-/** The end of `src`'s base64 characters once its `=` padding is left out. */
-export function base64End (src: Uint8Array): number {
-  let end = src.length
-  if (end > 0 && src[end - 1] === 0x3d) end--
-  if (end > 0 && src[end - 1] === 0x3d) end--
+/** The end of the base64 characters of src[start..end) once its `=` padding (at most two) is left out. */
+export function base64End (src: Uint8Array, start = 0, end = src.length): number {
+  if (end > start && src[end - 1] === 0x3d) end--
+  if (end > start && src[end - 1] === 0x3d) end--
   return end
 }
 

@@ -19,12 +19,12 @@ const SENTINEL_JSON = '"\\u0000sluice-bulk:'
  * turned into a JS string. Throws what JSON.parse throws for malformed JSON: the values it
  * replaces are well-formed string literals, so the substitution changes no verdict.
  */
-export function parseBulk (buf: Buffer, bulk: ReadonlyArray<readonly [number, number, boolean?]>, key: string): unknown {
+export function parseBulk (buf: Buffer, bulk: ReadonlyArray<readonly [number, number, boolean]>, key: string): unknown {
   if (bulk.length === 0) return JSON.parse(buf.toString('utf8'))
   let text = ''
   let from = 0
   for (let i = 0; i < bulk.length; i++) {
-    const [open, close] = bulk[i] as readonly [number, number, boolean?]
+    const [open, close] = bulk[i] as readonly [number, number, boolean]
     text += buf.toString('utf8', from, open) + SENTINEL_JSON + String(i) + '"'
     from = close + 1
   }
