@@ -95,7 +95,45 @@ function loneSurrogate (buf: Buffer, at: number): SluiceError {
 
 /** The name of a member from its literal [open, close]: plain bytes, or JSON.parse for one with escapes. */
 function memberName (buf: Buffer, open: number, close: number, escaped: boolean): string {
-  return escaped ? JSON.parse(buf.toString('utf8', open, close + 1)) as string : buf.toString('utf8', open + 1, close)
+  return escaped ? JSON.parse(buf.toString('utf8', open, close + 1)) as string : plainText(buf, open + 1, close)
+}
+
+// Short ASCII texts seen before, by a hash of their bytes: the member names of one kind of
+// message recur in every message, and decoding each into a fresh string was 2% of the
+// worker's CPU (bench/hot-path.ts). Emptied when full, so hostile names cost memory only up
+// to the bound and the names in use come back.
+const NAMES = new Map<number, string>()
+const NAMES_MAX = 4096
+const NAME_BYTES_MAX = 64
+
+/** bytes [from, to) of buf as text (UTF-8, no escapes to undo), a string seen before when there is one. */
+export function plainText (buf: Buffer, from: number, to: number): string {
+  const len = to - from
+  if (len > NAME_BYTES_MAX) return buf.toString('utf8', from, to)
+  const h = textHash(buf, from, to)
+  const seen = NAMES.get(h)
+  if (seen !== undefined && sameBytes(seen, buf, from, to)) return seen
+  const text = buf.toString('utf8', from, to)
+  // one UTF-16 unit per byte: ASCII only, so that sameBytes can compare units with bytes
+  if (text.length === len) {
+    if (NAMES.size >= NAMES_MAX) NAMES.clear()
+    NAMES.set(h, text)
+  }
+  return text
+}
+
+/** FNV-1a-like hash of bytes [from, to) (exported for the tests' collisions). */
+export function textHash (buf: Buffer, from: number, to: number): number {
+  let h = to - from
+  for (let k = from; k < to; k++) h = Math.imul(h ^ (buf[k] as number), 0x01000193)
+  return h
+}
+
+/** Whether the ASCII string `s` is bytes [from, to) of buf. */
+function sameBytes (s: string, buf: Buffer, from: number, to: number): boolean {
+  if (s.length !== to - from) return false
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== buf[from + k]) return false
+  return true
 }
 
 /**
@@ -158,7 +196,7 @@ export function scanJson (buf: Buffer, opts: ScanOptions): Scan {
       }
       if (bulkKey !== undefined) {
         if (isName) {
-          lastKey = close - i - 1 <= bulkKey.length ? buf.toString('utf8', i + 1, close) : null
+          lastKey = close - i - 1 <= bulkKey.length ? plainText(buf, i + 1, close) : null
           lastKeyEnd = close
         } else if (lastKey === bulkKey && depth > 1 && close - i - 1 >= bulkMin && followsColon(buf, lastKeyEnd, i) && !escaped) {
           // no control character, so its bytes are its text; whether it is base64 comes with the same reads

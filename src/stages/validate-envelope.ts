@@ -93,14 +93,32 @@ function textOf (src: SourceText, m: TopMember): string {
   return src.buf.toString('utf8', m.start, m.end)
 }
 
-/** The top-level members by name. A name given twice is poison: JSON.parse keeps the last, so the first would vanish. */
-function membersByName (src: SourceText): Map<string, TopMember> {
-  const byName = new Map<string, TopMember>()
-  for (const m of src.members) {
-    if (byName.has(m.name)) throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: member ${JSON.stringify(quote(m.name))} appears twice`)
-    byName.set(m.name, m)
+/** A name given twice is poison: JSON.parse keeps the last, so the first would vanish. */
+function checkDistinct (members: readonly TopMember[]): void {
+  const n = members.length
+  // pairs for the usual dozen (no Map per message); a Set when hostile input has thousands
+  if (n <= 16) {
+    for (let i = 1; i < n; i++) {
+      const name = (members[i] as TopMember).name
+      for (let j = 0; j < i; j++) if ((members[j] as TopMember).name === name) throw twice(name)
+    }
+    return
   }
-  return byName
+  const seen = new Set<string>()
+  for (const m of members) {
+    if (seen.has(m.name)) throw twice(m.name)
+    seen.add(m.name)
+  }
+}
+
+function twice (name: string): SluiceError {
+  return new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: member ${JSON.stringify(quote(name))} appears twice`)
+}
+
+/** The member named `name` (the names are distinct: checkDistinct). */
+function memberNamed (members: readonly TopMember[], name: string): TopMember | undefined {
+  for (let i = 0; i < members.length; i++) if ((members[i] as TopMember).name === name) return members[i]
+  return undefined
 }
 
 const NONE: readonly TopMember[] = []
@@ -121,12 +139,12 @@ class SourceTexts implements EventSource {
   readonly #metadata: TopMember | null
   readonly #extra: readonly TopMember[]
 
-  constructor (src: SourceText, byName: ReadonlyMap<string, TopMember>, used: ReadonlySet<string>, payloadName: string, payload: object, metadata: object | null) {
+  constructor (src: SourceText, used: ReadonlySet<string>, payloadName: string, payload: object, metadata: object | null) {
     this.payload = payload
     this.metadata = metadata
     this.#src = src
-    this.#payload = byName.get(payloadName) as TopMember
-    this.#metadata = metadata === null ? null : byName.get('metadata') ?? null
+    this.#payload = memberNamed(src.members, payloadName) as TopMember
+    this.#metadata = metadata === null ? null : memberNamed(src.members, 'metadata') ?? null
     let extra: TopMember[] | null = null
     for (const m of src.members) if (!used.has(m.name)) (extra ??= []).push(m)
     this.#extra = extra ?? NONE
@@ -187,10 +205,10 @@ export function validateEnvelope (opts: ValidateOptions = {}): Stage<unknown, En
       }
       const o = raw as Record<string, unknown>
       const src = sourceOf(o)
-      const byName = src === undefined ? null : membersByName(src)
+      if (src !== undefined) checkDistinct(src.members)
       const used = new Set<string>()
       const e = normalizeEnvelope(o, used)
-      const versionMember = byName?.get('version')
+      const versionMember = src === undefined ? undefined : memberNamed(src.members, 'version')
       e.version = exactVersion(e.version, versionMember === undefined || src === undefined ? undefined : textOf(src, versionMember))
       if (!envelope(e)) throw new SluiceError('SLUICE_ERR_ENVELOPE', `invalid envelope: ${describe(envelope)}`)
       const problem = isoTimeProblem(e.timestamp as string)
@@ -201,7 +219,7 @@ export function validateEnvelope (opts: ValidateOptions = {}): Stage<unknown, En
         throw new SluiceError('SLUICE_ERR_SCHEMA', `${type} does not match its schema: ${describe(typed)}`)
       }
       const event = e as unknown as EntityEvent
-      if (src !== undefined && byName !== null) event.source = new SourceTexts(src, byName, used, o.payload !== undefined ? 'payload' : 'data', event.payload, event.metadata)
+      if (src !== undefined) event.source = new SourceTexts(src, used, o.payload !== undefined ? 'payload' : 'data', event.payload, event.metadata)
       return event
     }
   }

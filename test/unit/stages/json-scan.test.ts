@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { test } from 'tap'
-import { scanJson } from '../../../src/stages/json-scan.ts'
+import { plainText, scanJson, textHash } from '../../../src/stages/json-scan.ts'
 
 const opts = { maxDepth: 8 }
 const scan = (text: string | Buffer): ReturnType<typeof scanJson> => scanJson(typeof text === 'string' ? Buffer.from(text) : text, opts)
@@ -76,4 +76,29 @@ test('property: every literal is checked and every member found, whatever escape
   }), { numRuns: 500 })
   t.equal(code(() => scan('{"a\\"b":1, "c":"\\u0000"}')), 'SLUICE_ERR_NUL', 'after an escaped name')
   t.equal(code(() => scan('{"a":1}\\u0000 "b"')), 'none', 'a backslash outside a literal is left to JSON.parse')
+})
+
+test('plainText: the bytes as text whatever it saw before (hash collisions, names past the bound, non-ASCII)', async (t) => {
+  fc.assert(fc.property(fc.array(fc.string({ unit: fc.constantFrom('a', 'b', 'é', '\u{1F600}', ' ', 'Z'), maxLength: 70 }), { maxLength: 20 }), (texts) => {
+    for (const text of [...texts, ...texts]) {
+      const buf = Buffer.from(`"${text}"`)
+      if (plainText(buf, 1, buf.length - 1) !== text) return false
+    }
+    return true
+  }), { numRuns: 500 })
+  // two names with one hash (found by trying pseudo-random names): each comes back as itself, alternately
+  const [a, b] = ['k1vpviet1i', 'k1iobzpgf']
+  t.equal(textHash(Buffer.from(a), 0, a.length), textHash(Buffer.from(b), 0, b.length), 'one hash')
+  for (let k = 0; k < 4; k++) {
+    for (const name of [a, b]) t.equal(plainText(Buffer.from(`{"${name}":1}`), 2, 2 + name.length), name)
+  }
+  // more distinct names than the cache holds: still each its own text
+  let wrong = 0
+  for (let i = 0; i < 10_000; i++) {
+    const name = `m${i}`
+    if (plainText(Buffer.from(name), 0, name.length) !== name) wrong++
+  }
+  t.equal(wrong, 0)
+  const { members } = scanJson(Buffer.from(`{"${a}":1,"${b}":2}`), opts)
+  t.same(members?.map((m) => m.name), [a, b], 'the scan names colliding members apart')
 })
