@@ -7,10 +7,11 @@ import { BrokersDownTimer } from './brokers-down.ts'
 import { ConsumeSizer } from './consume-sizer.ts'
 import { CoordinatorWatch } from './coordinator-watch.ts'
 import { FetchWaker } from './fetch-waker.ts'
-import { CommitWaiters, fromRdkafka, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
+import { HeldMessages } from './held-messages.ts'
+import { CommitWaiters, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
 import { SourceCore } from './source-core.ts'
 import type { RdkafkaSourceOptions } from './rdkafka-client.ts'
-import type { Source, SourceHandlers, TopicPartition, TopicPartitionOffset, KafkaMessage } from './types.ts'
+import type { Source, SourceHandlers, TopicPartition, TopicPartitionOffset } from './types.ts'
 import { tpKey } from './types.ts'
 
 export type { RdkafkaSourceOptions }
@@ -55,7 +56,7 @@ export class RdkafkaSource implements Source {
   /** librdkafka's current assignment */
   #assigned: TopicPartition[] = []
   /** messages fetched for a partition after it was paused, delivered on resume */
-  readonly #held = new Map<string, KafkaMessage[]>()
+  readonly #held = new HeldMessages()
   #inflight: Promise<void> | null = null
   #holds = 0
   #running = false
@@ -131,7 +132,7 @@ export class RdkafkaSource implements Source {
   }
 
   async seek (tp: TopicPartition, offset: number): Promise<void> {
-    this.#held.delete(tpKey(tp.topic, tp.partition))
+    this.#held.drop(tpKey(tp.topic, tp.partition))
     const consumer = this.#consumer
     if (consumer === null || this.#ofAssigned([tp]).length === 0) return
     await new Promise<void>((resolve, reject) => {
@@ -198,26 +199,8 @@ export class RdkafkaSource implements Source {
   }
 
   #deliver (messages: Message[]): void {
-    let out: KafkaMessage[] = []
-    for (const [key, kept] of this.#held) { // resumed partitions first: older offsets
-      if (!this.#live.has(key)) this.#held.delete(key)
-      else if (!this.#core.isPaused(key)) { out = out.concat(kept); this.#held.delete(key) }
-    }
     if (messages.length > 0) this.#down.up()
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i] as Message
-      const key = tpKey(m.topic, m.partition)
-      if (!this.#live.has(key)) continue // not assigned yet, or revoked: stale
-      const msg = fromRdkafka(m)
-      if (this.#core.isPaused(key)) {
-        const kept = this.#held.get(key)
-        if (kept === undefined) this.#held.set(key, [msg])
-        else kept.push(msg)
-        continue
-      }
-      out.push(msg)
-    }
-    this.#core.deliver(out)
+    this.#core.deliver(this.#held.sort(messages, this.#live, (key) => this.#core.isPaused(key)))
   }
 
   /** Returns how long to wait before the next consume call. */
@@ -256,7 +239,7 @@ export class RdkafkaSource implements Source {
       for (const tp of tps) {
         const key = tpKey(tp.topic, tp.partition)
         this.#live.delete(key)
-        this.#held.delete(key)
+        this.#held.drop(key)
       }
       if (tps.length > 0) this.#core.call(() => consumer.pause(tps), 'pause')
       this.#core.enqueue(() => this.#revoke(tps))

@@ -15,7 +15,7 @@ import { InflightBudget } from './inflight-budget.ts'
 import { Lane } from './lane.ts'
 import { loadOffsets } from './offset-store.ts'
 import { PartitionStates } from './partition-states.ts'
-import type { RunnerStatus } from './partition-states.ts'
+import type { PartitionState, RunnerStatus } from './partition-states.ts'
 
 export interface RunnerOptions {
   source: Source
@@ -197,11 +197,21 @@ export class PipelineRunner extends EventEmitter {
     // holds few), one label lookup per run, no closure per message
     let runTopic = ''
     let run = 0
+    // a fetch holds runs of one partition: its state and pipeline are looked up once per run
+    // (each lookup builds and hashes a key); nothing is revoked while this loop runs
+    let lastTopic = ''
+    let lastPartition = -1
+    let state: PartitionState | undefined
+    let pipeline: PipelineDefinition<unknown> | undefined
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as KafkaMessage
-      const state = this.#parts.get(m.topic, m.partition)
+      if (m.partition !== lastPartition || m.topic !== lastTopic) {
+        state = this.#parts.get(m.topic, m.partition)
+        pipeline = o.pipelines.get(m.topic)
+        lastTopic = m.topic
+        lastPartition = m.partition
+      }
       if (state === undefined) continue // revoked, or not ours: stale
-      const pipeline = o.pipelines.get(m.topic)
       if (pipeline === undefined) continue
       const lane = state.lane ??= this.#laneFor()
       const pending = lane.partition(state, m.topic, m.partition)
