@@ -16,6 +16,12 @@ export function escapeCopyText (s: string): string {
   return s.replace(/[\\\t\n\r]/g, (c) => c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')
 }
 
+/** escapeCopyText's inverse: a column's COPY text (not `\\N`) back to the string. */
+export function unescapeCopyText (s: string): string {
+  if (!s.includes('\\')) return s
+  return s.replace(/\\(.)/gs, (_, c: string) => c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c)
+}
+
 /** A column value: JSON columns are strings of JSON text. */
 export type CopyValue = string | number | bigint | boolean | null | undefined
 

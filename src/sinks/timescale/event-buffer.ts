@@ -17,7 +17,6 @@ import { OriginStore } from './origin-store.ts'
 export class EventBuffer implements SinkBuffer<EntityEvent> {
   readonly text = new CopyText()
   readonly idLines: string[] = []
-  readonly eventIds: string[] = []
   readonly origins = new OriginStore()
 
   get count (): number { return this.origins.count }
@@ -26,7 +25,6 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
 
   add (e: EntityEvent, origin: KafkaMessage): void {
     this.idLines.push(appendEventLine(this.text, e, origin))
-    this.eventIds.push(e.eventId)
     this.origins.add(origin)
   }
 
@@ -38,7 +36,7 @@ export class EventBuffer implements SinkBuffer<EntityEvent> {
 
   /** The buffer's rows, for a write that labels duplicates or isolates rejected rows. */
   rows (into: BufferedRow[]): void {
-    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.eventIds[i] as string, this.origins, this.text, i))
+    for (let i = 0; i < this.origins.count; i++) into.push(new BufferedRow(this.idLines[i] as string, this.origins, this.text, i))
   }
 
   /** The rows' log lines decoded with their origins, for the projection's fold (batch-fold.ts). */

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
-import { EVENT_COLUMNS } from './copy-encoder.ts'
+import { EVENT_COLUMNS, unescapeCopyText } from './copy-encoder.ts'
 import type { CopyText, TextLine } from './copy-text.ts'
 import type { OriginStore } from './origin-store.ts'
 
@@ -90,7 +90,6 @@ export function batchRow (line: string, eventId: string, origin: KafkaMessage): 
  */
 export class BufferedRow implements BatchRow, TextLine {
   readonly idLine: string
-  readonly eventId: string
   readonly idText: string
   readonly timeText: string
   readonly contentHash: string
@@ -101,9 +100,8 @@ export class BufferedRow implements BatchRow, TextLine {
   readonly offset: number
   readonly #origins: OriginStore
 
-  constructor (idLine: string, eventId: string, origins: OriginStore, text: CopyText, index: number) {
+  constructor (idLine: string, origins: OriginStore, text: CopyText, index: number) {
     this.idLine = idLine
-    this.eventId = eventId
     this.#origins = origins
     const [idText, timeText, contentHash] = idParts(idLine)
     this.idText = idText
@@ -120,6 +118,9 @@ export class BufferedRow implements BatchRow, TextLine {
   get origin (): KafkaMessage { return this.#origins.message(this.index) }
 
   get line (): string { return this.text.line(this.index) }
+
+  /** read back from its id line's COPY text: the buffer holds no string of its own per event (only a duplicate's report reads it) */
+  get eventId (): string { return unescapeCopyText(this.idText) }
 }
 
 export function duplicateKind (sameContent: boolean | null, sameTime: boolean): DuplicateKind {

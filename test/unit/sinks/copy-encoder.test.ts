@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { encodeCopyRow, escapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
+import { encodeCopyRow, escapeCopyText, unescapeCopyText } from '../../../src/sinks/timescale/copy-encoder.ts'
 
 test('COPY text escaping', async (t) => {
   t.equal(escapeCopyText('plain'), 'plain')
@@ -11,4 +11,10 @@ test('COPY text escaping', async (t) => {
 test('a row: NULL, numbers, booleans, JSON, newline at the end', async (t) => {
   t.equal(encodeCopyRow([null, undefined, 1, 2.5, true, '{"a":"x\\ty"}', 'z']), '\\N\t\\N\t1\t2.5\tt\t{"a":"x\\\\ty"}\tz\n')
   t.equal(encodeCopyRow([Number.NaN]), '\\N\n')
+})
+
+test('unescapeCopyText undoes escapeCopyText', async (t) => {
+  for (const s of ['', 'plain', 'a\\b', 'tab\there', 'nl\nand\rcr', '\\t is not a tab', '\\\\', 'é€\u{1F600}\\\t']) {
+    t.equal(unescapeCopyText(escapeCopyText(s)), s, JSON.stringify(s))
+  }
 })

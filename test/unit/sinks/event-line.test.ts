@@ -5,6 +5,8 @@ import type { EntityEvent } from '../../../src/model/event.ts'
 import { compose } from '../../../src/pipeline/stage.ts'
 import { eventCopyRow } from '../../../src/sinks/timescale/copy-encoder.ts'
 import { CopyText } from '../../../src/sinks/timescale/copy-text.ts'
+import { EventBuffer } from '../../../src/sinks/timescale/event-buffer.ts'
+import type { BufferedRow } from '../../../src/sinks/timescale/event-ids.ts'
 import { idLineOf } from '../../../src/sinks/timescale/event-ids.ts'
 import { appendEventLine } from '../../../src/sinks/timescale/event-line.ts'
 import { decodeJson } from '../../../src/stages/decode-json.ts'
@@ -79,4 +81,18 @@ test('a message with a byte COPY escapes gives no spans; one without gives them'
   t.ok(run(base.replace(',"payload"', ', "payload"')).source?.spans != null, 'spaces: spans')
   const noMeta = run(base.replace(',"metadata":{"m":2}', '')).source?.spans
   t.equal(noMeta?.metadataStart, -1, 'no metadata member')
+})
+
+test('property: a buffered row reads its event id back from its id line, whatever COPY escapes in it', async (t) => {
+  fc.assert(fc.property(fc.array(envelope(text), { minLength: 1, maxLength: 8 }), (envs) => {
+    const buffer = new EventBuffer()
+    const events = envs.map((env, i) => {
+      const e = stage.run(Buffer.from(JSON.stringify(env)), origin) as EntityEvent
+      buffer.add(e, { ...origin, offset: i })
+      return e
+    })
+    const rows: BufferedRow[] = []
+    buffer.rows(rows)
+    return rows.length === events.length && rows.every((r, i) => r.eventId === events[i]?.eventId)
+  }), { numRuns: 300 })
 })
