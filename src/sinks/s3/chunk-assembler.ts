@@ -208,7 +208,7 @@ export class ChunkAssembler {
       if (c.lastSeq !== null) s.lastSeq = c.lastSeq
       if (c.counts !== null) s.counts = c.counts
       if (!c.last) return { type: 'appended' }
-      const { etag } = await s.writer.finish()
+      const { etag, sha256 } = await s.writer.finish()
       const first = s.first
       const entry: IndexEntry = {
         snapshotId: s.id,
@@ -219,7 +219,7 @@ export class ChunkAssembler {
         triggerEvent: first.triggerEvent,
         version: first.event.version,
         counts: s.counts ?? {},
-        checksum: `sha256:${s.writer.sha256()}`,
+        checksum: `sha256:${sha256}`,
         size: s.writer.bytes,
         etag: etag ?? null,
         covers: null,

@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto'
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3'
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand } from '@aws-sdk/client-s3'
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3'
 import { base64End, decodeGroups, decodeTail } from '../../model/base64-bytes.ts'
+import { partHasher } from './part-hasher.ts'
+import type { PartHasher } from './part-hasher.ts'
 import { PartPool } from './part-pool.ts'
-import { abortUpload, withS3Retry } from './s3-ops.ts'
+import { abortUpload, signsPayloads, uploadPart, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 
 export interface MultipartWriterOptions {
@@ -19,14 +20,17 @@ export interface MultipartWriterOptions {
   retry: RetryPolicy
   /** where part buffers come from and go back to (default: the writer's own) */
   pool?: PartPool
+  /** where the sha256s are computed (default: the process's, part-hasher.ts) */
+  hasher?: PartHasher
 }
 
 /**
  * One S3 multipart upload fed by `write` calls of any size: bytes are copied into a part
  * buffer of partBytes, and a full part is uploaded in the background while the next one
  * fills; parts being filled or sent are at most queueSize, so memory is bounded by
- * partBytes x queueSize whatever the object's size (part buffers are reused). The bytes'
- * sha256 is computed as they are copied. Each part
+ * partBytes x queueSize whatever the object's size (part buffers are reused). The object's
+ * sha256, and each part's when the client signs payloads, are computed off the main thread
+ * (part-hasher.ts) as parts are cut; a part's buffer is reused once it was both read and sent. Each part
  * is retried on its own (RetryPolicy); a part that still fails is thrown by the next
  * `write` or by `finish`. Nothing is visible in the bucket until `finish` completes it.
  */
@@ -42,13 +46,19 @@ export class MultipartWriter {
   readonly #pool: PartPool
   #error: unknown = null
   #bytes = 0
-  readonly #hash = createHash('sha256')
+  readonly #hasher: PartHasher
+  readonly #object: number
+  /** the client signs payloads: each part's sha256 goes into its signature (s3-ops.ts) */
+  readonly #signed: boolean
 
   constructor (opts: MultipartWriterOptions) {
     this.#o = opts
     this.key = opts.key
     this.#pool = opts.pool ?? new PartPool(opts.partBytes, opts.queueSize)
     if (this.#pool.partBytes !== opts.partBytes) throw new Error(`part pool of ${this.#pool.partBytes} bytes for parts of ${opts.partBytes}`)
+    this.#hasher = opts.hasher ?? partHasher()
+    this.#object = this.#hasher.open()
+    this.#signed = signsPayloads(opts.s3)
   }
 
   get uploadId (): string | null { return this.#uploadId }
@@ -69,7 +79,6 @@ export class MultipartWriter {
     while (off < data.length) {
       const buf = await this.#room()
       const n = data.copy(buf, this.#fill, off)
-      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
       this.#fill += n
       off += n
       this.#bytes += n
@@ -97,7 +106,6 @@ export class MultipartWriter {
       }
       decodeGroups(text, pos, groups, buf, this.#fill)
       const n = groups * 3
-      this.#hash.update(buf.subarray(this.#fill, this.#fill + n))
       this.#fill += n
       this.#bytes += n
       pos += groups * 4
@@ -105,29 +113,26 @@ export class MultipartWriter {
     }
   }
 
-  /** sha256 hex of every byte written (call once, after the last write) */
-  sha256 (): string {
-    return this.#hash.digest('hex')
-  }
-
-  /** Uploads what is left as the last part, waits for every part, completes the upload. */
-  async finish (): Promise<{ etag: string | undefined }> {
+  /** Uploads what is left as the last part, waits for every part, completes the upload: its ETag and the sha256 hex of every byte written. */
+  async finish (): Promise<{ etag: string | undefined, sha256: string }> {
     const o = this.#o
     this.#check()
     if (this.#fill > 0 || this.#partNumber === 0) this.#cut() // an empty object is one empty part
     while (this.#inflight.size > 0) await Promise.race(this.#inflight)
     this.#check()
+    const sha256 = await this.#hasher.digest(this.#object)
     const parts = this.#parts.slice().sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0))
     const res = await withS3Retry(`completing the multipart upload of ${o.key}`, o.retry, async () =>
       o.s3.send(new CompleteMultipartUploadCommand({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, MultipartUpload: { Parts: parts } })))
     this.#release()
-    return { etag: res.ETag }
+    return { etag: res.ETag, sha256 }
   }
 
   /** Aborts the upload (once the parts in flight have returned, so none lands afterwards). */
   async abort (retry: RetryPolicy = this.#o.retry): Promise<void> {
     await Promise.allSettled([...this.#inflight])
     this.#release()
+    this.#hasher.drop(this.#object)
     if (this.#uploadId === null) return
     const o = this.#o
     await withS3Retry(`aborting the multipart upload of ${o.key}`, retry, async () => abortUpload(o.s3, o.bucket, o.key, this.#uploadId as string))
@@ -164,12 +169,21 @@ export class MultipartWriter {
     this.#fill = 0
     const number = ++this.#partNumber
     const o = this.#o
-    const p: Promise<void> = withS3Retry(`uploading part ${number} of ${o.key}`, o.retry, async () =>
-      o.s3.send(new UploadPartCommand({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: buf.subarray(0, len), ContentLength: len })))
-      .then((res) => {
-        this.#parts.push({ PartNumber: number, ETag: res.ETag })
-        this.#pool.give(buf)
-      }, (err: unknown) => { this.#error ??= err })
+    const body = buf.subarray(0, len)
+    const hashed = this.#hasher.part(this.#object, body, this.#signed)
+    // unsigned: sent while it is hashed; signed: sent with its sha256 once it is known
+    const sent = (this.#signed ? hashed : Promise.resolve(null)).then(async (sha256) => await withS3Retry(`uploading part ${number} of ${o.key}`, o.retry, async () =>
+      o.s3.send(uploadPart({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: body, ContentLength: len }, sha256))))
+    // settled only when both are (abort waits for it: no part lands afterwards)
+    const p: Promise<void> = Promise.allSettled([hashed, sent])
+      .then(([h, res]) => {
+        if (h.status === 'rejected') this.#error ??= h.reason
+        else if (res.status === 'rejected') this.#error ??= res.reason
+        else {
+          this.#parts.push({ PartNumber: number, ETag: res.value.ETag })
+          this.#pool.give(buf)
+        }
+      })
       .finally(() => { this.#inflight.delete(p) })
     this.#inflight.add(p)
   }

@@ -16,7 +16,8 @@ export class PartPool {
   }
 
   take (): Buffer {
-    return this.#idle.pop() ?? Buffer.allocUnsafeSlow(this.partBytes)
+    // shared memory: the part hasher's thread reads the part in place (part-hasher.ts)
+    return this.#idle.pop() ?? Buffer.from(new SharedArrayBuffer(this.partBytes))
   }
 
   /** A buffer nothing reads or writes any more. */

@@ -1,4 +1,5 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3'
+import type { UploadPartCommandInput } from '@aws-sdk/client-s3'
 import type { S3Config } from '../../config/config.ts'
 import { SluiceError, errorMessage } from '../../errors.ts'
 import { retry } from '../../retry.ts'
@@ -36,12 +37,36 @@ const UNSIGNED = new Set(['UploadPartCommand', 'PutObjectCommand'])
  * over plain HTTP a CRC32 would not stop a deliberate change, so the payload stays signed.
  */
 export function unsignedPayloads (s3: S3Client): S3Client {
+  UNSIGNED_CLIENTS.add(s3)
   s3.middlewareStack.add((next, context) => async (args) => {
     const request = args.request as { headers?: Record<string, string> }
     if (UNSIGNED.has(context.commandName ?? '') && request.headers !== undefined) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD'
     return await next(args)
   }, { step: 'build', name: 'sluiceUnsignedPayload' })
   return s3
+}
+
+const UNSIGNED_CLIENTS = new WeakSet<S3Client>()
+
+/** Whether the client signs the sha256 of its parts and objects (not unsignedPayloads'). */
+export function signsPayloads (s3: S3Client): boolean {
+  return !UNSIGNED_CLIENTS.has(s3)
+}
+
+/**
+ * An UploadPartCommand, signed with the part's sha256 hex when it is given (computed off the
+ * main thread: part-hasher.ts): SigV4 takes an `x-amz-content-sha256` the request already has
+ * instead of hashing the body itself.
+ */
+export function uploadPart (input: UploadPartCommandInput, sha256: string | null): UploadPartCommand {
+  const command = new UploadPartCommand(input)
+  if (sha256 !== null) {
+    command.middlewareStack.add((next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256
+      return await next(args)
+    }, { step: 'build', name: 'sluicePartSha256' })
+  }
+  return command
 }
 
 const FATAL_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket', 'AllAccessDisabled',
