@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import pg from 'pg'
 import { deleteGroups, deleteTopics, ensureTopics } from '../src/kafka/admin.ts'
 import { sampleEvents } from '../src/workload/seed-mix.ts'
+import { cleanPrefixNow, s3Client, s3Config } from '../test/helpers/state-snapshot.ts'
 import { EVENT_COLUMNS } from '../src/sinks/timescale/copy-encoder.ts'
 import { batchRow, ID_COLUMNS } from '../src/sinks/timescale/event-ids.ts'
 import { copyLineOf, originOf } from './copy-lines.ts'
@@ -205,6 +206,12 @@ async function main (): Promise<void> {
     if (files !== null) for (const f of [files.log, files.ids]) rmSync(f, { force: true })
     await deleteTopics(brokers, [topic, `${topic}.dlq`, `${topic}.snapshots`]).catch(() => {})
     await deleteGroups(brokers, groups).catch(() => {})
+    // the workers' state dumps and snapshots (SLUICE_S3_PREFIX bench/<tag>/): 10-300 MB a run
+    if (env.SLUICE_S3_BUCKET !== undefined && env.SLUICE_S3_BUCKET !== '') {
+      const s3 = s3Client()
+      await cleanPrefixNow(s3, s3Config().bucket, `bench/${tag}/`).catch((err: unknown) => { say(`could not delete the S3 objects under bench/${tag}/: ${String(err)}`) })
+      s3.destroy()
+    }
     await pool.end()
   }
 }

@@ -20,10 +20,13 @@ export function s3Client (c: S3Config = s3Config()): S3Client {
   return new S3Client({ endpoint: c.endpoint as string, region: c.region, forcePathStyle: true, credentials: { accessKeyId: c.accessKeyId as string, secretAccessKey: c.secretAccessKey as string } })
 }
 
-/** Deletes every object under `prefix` (the first 1,000). */
+/** Deletes every object under `prefix`, a listing page (up to 1,000) at a time until none is left. */
 export async function cleanPrefixNow (s3: S3Client, bucket: string, prefix: string): Promise<void> {
-  const objects = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []
-  for (const o of objects) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }))
+  for (;;) {
+    const objects = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []
+    if (objects.length === 0) return
+    for (const o of objects) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }))
+  }
 }
 
 /** Deletes every object under `prefix` when the test ends. */
