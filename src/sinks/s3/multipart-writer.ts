@@ -29,8 +29,9 @@ export interface MultipartWriterOptions {
  * buffer of partBytes, and a full part is uploaded in the background while the next one
  * fills; parts being filled or sent are at most queueSize, so memory is bounded by
  * partBytes x queueSize whatever the object's size (part buffers are reused). The object's
- * sha256, and each part's when the client signs payloads, are computed off the main thread
- * (part-hasher.ts) as parts are cut; a part's buffer is reused once it was both read and sent. Each part
+ * sha256, each part's CRC32 and, when the client signs payloads, each part's sha256 are
+ * computed off the main thread (part-hasher.ts) as parts are cut; a part is sent once they are
+ * known, and its buffer reused once it was sent. Each part
  * is retried on its own (RetryPolicy); a part that still fails is thrown by the next
  * `write` or by `finish`. Nothing is visible in the bucket until `finish` completes it.
  */
@@ -171,19 +172,14 @@ export class MultipartWriter {
     const o = this.#o
     const body = buf.subarray(0, len)
     const hashed = this.#hasher.part(this.#object, body, this.#signed)
-    // unsigned: sent while it is hashed; signed: sent with its sha256 once it is known
-    const sent = (this.#signed ? hashed : Promise.resolve(null)).then(async (sha256) => await withS3Retry(`uploading part ${number} of ${o.key}`, o.retry, async () =>
-      o.s3.send(uploadPart({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: body, ContentLength: len }, sha256))))
-    // settled only when both are (abort waits for it: no part lands afterwards)
-    const p: Promise<void> = Promise.allSettled([hashed, sent])
-      .then(([h, res]) => {
-        if (h.status === 'rejected') this.#error ??= h.reason
-        else if (res.status === 'rejected') this.#error ??= res.reason
-        else {
-          this.#parts.push({ PartNumber: number, ETag: res.value.ETag })
-          this.#pool.give(buf)
-        }
-      })
+    // sent with its checksums (and its sha256 signed, when the client signs payloads) once they are known
+    const sent = hashed.then(async (sums) => await withS3Retry(`uploading part ${number} of ${o.key}`, o.retry, async () =>
+      o.s3.send(uploadPart({ Bucket: o.bucket, Key: o.key, UploadId: this.#uploadId as string, PartNumber: number, Body: body, ContentLength: len, ChecksumCRC32: sums.crc32 }, sums.sha256))))
+    const p: Promise<void> = sent
+      .then((res) => {
+        this.#parts.push({ PartNumber: number, ETag: res.ETag })
+        this.#pool.give(buf)
+      }, (err: unknown) => { this.#error ??= err })
       .finally(() => { this.#inflight.delete(p) })
     this.#inflight.add(p)
   }

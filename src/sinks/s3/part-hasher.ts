@@ -7,17 +7,22 @@ export type HasherRequest =
   | { op: 'digest', seq: number, object: number }
   | { op: 'drop', object: number }
 
-export interface HasherReply { seq: number, hex: string | null }
+export interface HasherReply { seq: number, hex: string | null, crc32: string | null }
+
+/** A part's checksums: its sha256 hex when asked for (null otherwise), its CRC32 as S3 takes it (base64, big-endian) */
+export interface PartSums { sha256: string | null, crc32: string }
 
 /** sha256 of no bytes */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+const EMPTY_CRC32 = 'AAAAAA=='
 
 /**
- * The sha256 of snapshot objects and, for a signed upload, of each part, computed on a thread
- * of their own from the parts' shared memory (no copy): on the main thread they were 0.45 of
- * the 2.4-2.8 CPU seconds a 256 MiB snapshot cost the worker over plain HTTP (the object's own
- * sha256 as bytes were copied into parts, and the SDK's sha256 of each part for its
- * signature), time in which nothing else moved. Parts are filled in SharedArrayBuffers
+ * The sha256 of snapshot objects, and each part's CRC32 and (for a signed upload) sha256,
+ * computed on a thread of their own from the parts' shared memory (no copy): on the main
+ * thread they were 0.58 of the 2.4-2.8 CPU seconds a 256 MiB snapshot cost the worker over
+ * plain HTTP (the object's own sha256 as bytes were copied into parts, the SDK's sha256 of
+ * each part for its signature and its CRC32 for the server's check), time in which nothing
+ * else moved. Parts are filled in SharedArrayBuffers
  * (part-pool.ts) and must not change until `part` has resolved. The thread is started on
  * first use and holds the process open only while it has work.
  */
@@ -25,7 +30,7 @@ export class PartHasher {
   #worker: Worker | null = null
   #seq = 0
   #objects = 0
-  readonly #waiting = new Map<number, { resolve: (hex: string | null) => void, reject: (err: Error) => void }>()
+  readonly #waiting = new Map<number, { resolve: (r: HasherReply) => void, reject: (err: Error) => void }>()
   /** objects whose hash state a thread that stopped took with it */
   readonly #lost = new Set<number>()
   readonly #live = new Set<number>()
@@ -39,18 +44,20 @@ export class PartHasher {
 
   /**
    * Adds a part to the object's sha256 (parts in the order of these calls); resolves once the
-   * bytes were read (the buffer may then be reused) with the part's own sha256 hex when `own`.
+   * bytes were read (the buffer may then be reused) with the part's CRC32, and its own sha256
+   * hex when `own`.
    */
-  async part (object: number, bytes: Buffer, own: boolean): Promise<string | null> {
-    if (bytes.length === 0) return own ? EMPTY_SHA256 : null
+  async part (object: number, bytes: Buffer, own: boolean): Promise<PartSums> {
+    if (bytes.length === 0) return { sha256: own ? EMPTY_SHA256 : null, crc32: EMPTY_CRC32 }
     if (!(bytes.buffer instanceof SharedArrayBuffer)) throw new Error('a part to hash must be in shared memory (PartPool)')
-    return await this.#ask({ op: 'part', seq: 0, object, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.length, own })
+    const r = await this.#ask({ op: 'part', seq: 0, object, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.length, own })
+    return { sha256: r.hex, crc32: r.crc32 as string }
   }
 
   /** The object's sha256 hex over every part given, once they were all read; the object is closed. */
   async digest (object: number): Promise<string> {
     this.#live.delete(object)
-    return await this.#ask({ op: 'digest', seq: 0, object }) as string
+    return (await this.#ask({ op: 'digest', seq: 0, object })).hex as string
   }
 
   /** Forgets an object whose upload was given up. */
@@ -65,7 +72,7 @@ export class PartHasher {
     await this.#worker?.terminate()
   }
 
-  async #ask (req: Exclude<HasherRequest, { op: 'drop' }>): Promise<string | null> {
+  async #ask (req: Exclude<HasherRequest, { op: 'drop' }>): Promise<HasherReply> {
     if (this.#lost.has(req.object)) throw new SluiceError('SLUICE_ERR_RUNTIME', 'the part hasher\'s thread stopped while hashing this object')
     const worker = this.#thread()
     req.seq = ++this.#seq
@@ -84,7 +91,7 @@ export class PartHasher {
       const waiting = this.#waiting.get(r.seq)
       this.#waiting.delete(r.seq)
       if (this.#waiting.size === 0) w.unref()
-      waiting?.resolve(r.hex)
+      waiting?.resolve(r)
     })
     const stopped = (cause: Error): void => {
       if (this.#worker !== w) return

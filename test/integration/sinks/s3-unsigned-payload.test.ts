@@ -1,5 +1,6 @@
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import { test } from 'tap'
 import { createS3Client, signsPayloads, unsignedPayloads, uploadPart } from '../../../src/sinks/s3/s3-ops.ts'
 import { readObject, s3Client, s3Config, s3Env, testPrefix } from '../../helpers/s3.ts'
@@ -59,30 +60,37 @@ test('over plain HTTP the sink signs the payload (a sha256 of the body)', async 
   t.equal(sha, createHash('sha256').update(body).digest('hex'), `${s3Env.endpoint}: x-amz-content-sha256 is the body's sha256`)
 })
 
-test('a part signed with a sha256 computed beforehand (part-hasher.ts): sent as given, and a wrong one is refused', async (t) => {
+test('a part sent with a sha256 and a CRC32 computed beforehand (part-hasher.ts): sent as given, a wrong one refused', async (t) => {
   const prefix = testPrefix(t, 's3_part_sha')
   const s3 = createS3Client(s3Config(prefix))
   t.teardown(() => s3.destroy())
   t.ok(signsPayloads(s3), 'plain HTTP: payloads signed')
   t.notOk(signsPayloads(unsignedPayloads(createS3Client(s3Config(prefix)))), 'an unsigned client says so')
-  const seen: Array<string | undefined> = []
+  const seen: Array<{ sha: string | undefined, crc: string | undefined }> = []
   s3.middlewareStack.add((next) => async (args) => {
-    seen.push((args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'])
+    const headers = (args.request as { headers: Record<string, string> }).headers
+    seen.push({ sha: headers['x-amz-content-sha256'], crc: headers['x-amz-checksum-crc32'] })
     return await next(args)
   }, { step: 'finalizeRequest', priority: 'low', name: 'testWire' })
   const Bucket = s3Env.bucket
   const Key = prefix + 'parts'
   const body = Buffer.from('a snapshot part '.repeat(4096))
   const sha = createHash('sha256').update(body).digest('hex')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(body))
+  const ChecksumCRC32 = crc.toString('base64')
   const up = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }))
   t.teardown(async () => { await s3.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: up.UploadId })).catch(() => {}) })
-  const input = { Bucket, Key, UploadId: up.UploadId, PartNumber: 1, Body: body }
+  const input = { Bucket, Key, UploadId: up.UploadId, PartNumber: 1, Body: body, ChecksumCRC32 }
   const wrong = createHash('sha256').update('another part').digest('hex')
   const err = await s3.send(uploadPart(input, wrong)).then(() => null, (e: unknown) => e as { name?: string })
   t.comment(`refused with ${err?.name ?? 'nothing'}`)
   t.match(err, { name: /SHA256|Sha256|Digest/ }, 'a sha256 that is not the body\'s: refused by the server')
-  t.equal(seen.at(-1), wrong, 'the given sha256 is what was signed and sent')
+  t.same(seen.at(-1), { sha: wrong, crc: ChecksumCRC32 }, 'the given sha256 is what was signed and sent')
+  const badCrc = await s3.send(uploadPart({ ...input, ChecksumCRC32: 'AAAAAA==' }, sha)).then(() => null, (e: unknown) => e as { name?: string })
+  t.match(badCrc, { name: /Digest|Checksum/ }, `a CRC32 that is not the body's: refused by the server (${badCrc?.name ?? 'accepted'})`)
+  t.same(seen.at(-1), { sha, crc: 'AAAAAA==' }, 'the given CRC32 is what was sent: the SDK computes none of its own')
   const res = await s3.send(uploadPart(input, sha))
-  t.equal(seen.at(-1), sha)
+  t.same(seen.at(-1), { sha, crc: ChecksumCRC32 })
   t.ok(res.ETag, 'the right one: accepted')
 })

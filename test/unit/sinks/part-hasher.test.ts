@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import { test } from 'tap'
 import { PartHasher } from '../../../src/sinks/s3/part-hasher.ts'
 import { PartPool } from '../../../src/sinks/s3/part-pool.ts'
@@ -7,6 +8,13 @@ const sha = (...parts: Buffer[]): string => {
   const h = createHash('sha256')
   for (const p of parts) h.update(p)
   return h.digest('hex')
+}
+
+// S3's x-amz-checksum-crc32: the CRC32 big-endian, base64
+const crc = (b: Buffer): string => {
+  const out = Buffer.alloc(4)
+  out.writeUInt32BE(crc32(b))
+  return out.toString('base64')
 }
 
 test('objects hashed over their parts in order, each part on its own when asked, objects kept apart', async (t) => {
@@ -24,12 +32,12 @@ test('objects hashed over their parts in order, each part on its own when asked,
   const a2 = fill(3, 12345)
   // interleaved objects, the part's own hash asked for some
   const [ha1, hb1, ha2] = await Promise.all([hasher.part(a, a1, true), hasher.part(b, b1, false), hasher.part(a, a2, true)])
-  t.equal(ha1, sha(a1))
-  t.equal(hb1, null, 'not asked: no own hash')
-  t.equal(ha2, sha(a2))
+  t.same(ha1, { sha256: sha(a1), crc32: crc(a1) })
+  t.same(hb1, { sha256: null, crc32: crc(b1) }, 'not asked: no own sha256')
+  t.same(ha2, { sha256: sha(a2), crc32: crc(a2) })
   t.equal(await hasher.digest(a), sha(a1, a2), 'object a: its parts in order')
   t.equal(await hasher.digest(b), sha(b1), 'object b: its own part only')
-  t.equal(await hasher.part(hasher.open(), Buffer.alloc(0), true), sha(), 'an empty part')
+  t.same(await hasher.part(hasher.open(), Buffer.alloc(0), true), { sha256: sha(), crc32: crc(Buffer.alloc(0)) }, 'an empty part')
   t.equal(await hasher.digest(hasher.open()), sha(), 'an object without parts: the sha256 of nothing')
   const c = hasher.open()
   await hasher.part(c, fill(4, 100), false)
@@ -48,7 +56,7 @@ test('a thread that stops fails the objects it was hashing, not the ones after i
   await t.rejects(hasher.part(a, part, false), { code: 'SLUICE_ERR_RUNTIME' }, 'its hash so far went with the thread')
   await t.rejects(hasher.digest(a), { code: 'SLUICE_ERR_RUNTIME' })
   const b = hasher.open()
-  t.equal(await hasher.part(b, part, true), sha(part), 'a new object: a new thread')
+  t.equal((await hasher.part(b, part, true)).sha256, sha(part), 'a new object: a new thread')
   t.equal(await hasher.digest(b), sha(part))
   await hasher.close()
 })
