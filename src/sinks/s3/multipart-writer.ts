@@ -20,7 +20,7 @@ export interface MultipartWriterOptions {
   retry: RetryPolicy
   /** where part buffers come from and go back to (default: the writer's own) */
   pool?: PartPool
-  /** where the sha256s are computed (default: the process's, part-hasher.ts) */
+  /** where the checksums are computed (default: the process's, part-hasher.ts) */
   hasher?: PartHasher
 }
 

@@ -22,9 +22,9 @@ const EMPTY_CRC32 = 'AAAAAA=='
  * thread they were 0.58 of the 2.4-2.8 CPU seconds a 256 MiB snapshot cost the worker over
  * plain HTTP (the object's own sha256 as bytes were copied into parts, the SDK's sha256 of
  * each part for its signature and its CRC32 for the server's check), time in which nothing
- * else moved. Parts are filled in SharedArrayBuffers
- * (part-pool.ts) and must not change until `part` has resolved. The thread is started on
- * first use and holds the process open only while it has work.
+ * else moved. Parts are filled in SharedArrayBuffers (part-pool.ts) and must not change until
+ * `part` has resolved. The thread is started on first use and holds the process open only
+ * while it has work.
  */
 export class PartHasher {
   #worker: Worker | null = null

@@ -27,6 +27,8 @@ export function overTls (endpoint: string | null): boolean {
 
 /** the commands whose body is a part or an object */
 const UNSIGNED = new Set(['UploadPartCommand', 'PutObjectCommand'])
+/** the clients unsignedPayloads made */
+const UNSIGNED_CLIENTS = new WeakSet<S3Client>()
 
 /**
  * Parts and objects sent with `x-amz-content-sha256: UNSIGNED-PAYLOAD`: SigV4 then signs the
@@ -45,8 +47,6 @@ export function unsignedPayloads (s3: S3Client): S3Client {
   }, { step: 'build', name: 'sluiceUnsignedPayload' })
   return s3
 }
-
-const UNSIGNED_CLIENTS = new WeakSet<S3Client>()
 
 /** Whether the client signs the sha256 of its parts and objects (not unsignedPayloads'). */
 export function signsPayloads (s3: S3Client): boolean {

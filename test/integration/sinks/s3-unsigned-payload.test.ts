@@ -2,6 +2,7 @@ import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCom
 import { createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { test } from 'tap'
+import { MultipartWriter } from '../../../src/sinks/s3/multipart-writer.ts'
 import { createS3Client, signsPayloads, unsignedPayloads, uploadPart } from '../../../src/sinks/s3/s3-ops.ts'
 import { readObject, s3Client, s3Config, s3Env, testPrefix } from '../../helpers/s3.ts'
 
@@ -93,4 +94,39 @@ test('a part sent with a sha256 and a CRC32 computed beforehand (part-hasher.ts)
   const res = await s3.send(uploadPart(input, sha))
   t.same(seen.at(-1), { sha, crc: ChecksumCRC32 })
   t.ok(res.ETag, 'the right one: accepted')
+})
+
+test('the multipart writer, signed and unsigned: parts carry the CRC32 (and over HTTP the sha256) the hash thread computed; object and sha256 as written', async (t) => {
+  const partBytes = 5 * 1024 * 1024
+  const data = Buffer.alloc(partBytes + 1234567)
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 13)) & 0xff
+  const reader = s3Client()
+  t.teardown(() => reader.destroy())
+  for (const unsigned of [false, true]) {
+    const prefix = testPrefix(t, unsigned ? 's3_mpw_unsigned' : 's3_mpw_signed')
+    const base = createS3Client(s3Config(prefix))
+    const s3 = unsigned ? unsignedPayloads(base) : base
+    t.teardown(() => s3.destroy())
+    const seen: Array<{ sha: string | undefined, crc: string | undefined, part: string | undefined }> = []
+    s3.middlewareStack.add((next, context) => async (args) => {
+      const req = args.request as { headers: Record<string, string>, query?: Record<string, string> }
+      if (context.commandName === 'UploadPartCommand') seen.push({ sha: req.headers['x-amz-content-sha256'], crc: req.headers['x-amz-checksum-crc32'], part: req.query?.partNumber })
+      return await next(args)
+    }, { step: 'finalizeRequest', priority: 'low', name: 'testWire' })
+    const key = prefix + 'object'
+    const writer = new MultipartWriter({ s3, bucket: s3Env.bucket, key, contentType: 'application/octet-stream', metadata: {}, partBytes, queueSize: 2, retry: { maxAttempts: 1, baseMs: 10, maxMs: 10 } })
+    await writer.create()
+    // in uneven pieces, as chunks come
+    for (let off = 0; off < data.length; off += 700_001) await writer.write(data.subarray(off, off + 700_001))
+    const { sha256 } = await writer.finish()
+    t.equal(sha256, createHash('sha256').update(data).digest('hex'), `${unsigned ? 'unsigned' : 'signed'}: the sha256 of every byte written`)
+    t.ok((await readObject(reader, key)).equals(data), 'stored as written')
+    const parts = [data.subarray(0, partBytes), data.subarray(partBytes)]
+    const expected = parts.map((p, i) => {
+      const crc = Buffer.alloc(4)
+      crc.writeUInt32BE(crc32(p))
+      return { sha: unsigned ? 'UNSIGNED-PAYLOAD' : createHash('sha256').update(p).digest('hex'), crc: crc.toString('base64'), part: String(i + 1) }
+    })
+    t.same(seen.sort((a, b) => Number(a.part) - Number(b.part)), expected, 'each part: its own CRC32, and its sha256 signed over HTTP only')
+  }
 })
