@@ -1,6 +1,6 @@
-// The part hasher's thread (part-hasher.ts): sha256 and CRC32 of multipart upload parts, read in place
-// from the SharedArrayBuffers the parts are filled in. Requests are answered in the order they
-// came, so each object's sha256 is over its parts in order.
+// The part hasher's thread (part-hasher.ts): sha256 and CRC32 of multipart upload parts, read
+// in place from the SharedArrayBuffers the parts are filled in. Requests are answered in the
+// order they came, so each object's sha256 is over its parts in order.
 import { createHash } from 'node:crypto'
 import type { Hash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'

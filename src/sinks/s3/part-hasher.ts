@@ -57,7 +57,11 @@ export class PartHasher {
   /** The object's sha256 hex over every part given, once they were all read; the object is closed. */
   async digest (object: number): Promise<string> {
     this.#live.delete(object)
-    return (await this.#ask({ op: 'digest', seq: 0, object })).hex as string
+    try {
+      return (await this.#ask({ op: 'digest', seq: 0, object })).hex as string
+    } finally {
+      this.#lost.delete(object)
+    }
   }
 
   /** Forgets an object whose upload was given up. */
