@@ -16,7 +16,7 @@ import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
 import { IndexDocumentWriter } from './index-document.ts'
-import { forgetUpload, upsertIndex } from './snapshot-index.ts'
+import { forgetUpload, forgetUploads, upsertIndex } from './snapshot-index.ts'
 import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
 import type { SnapshotKind } from './snapshot-index.ts'
 import { SnapshotBuffer } from './snapshot-buffer.ts'
@@ -165,7 +165,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     }
     if (p.indexed.length > 0) {
       await upsertIndex(client, p.indexed.map((i) => i.entry))
-      for (const f of p.forget) await forgetUpload(client, f.snapshotId, f.uploadId)
+      await forgetUploads(client, p.forget)
       // the index row commits with this batch's offsets: the finished snapshot's hold can go
       for (const i of p.indexed) if (i.entry.kind === 'chunked') o.assembler.indexed(i.entry.snapshotId)
     }

@@ -26,23 +26,38 @@ export interface IndexEntry {
 
 type Db = Pick<PoolClient, 'query'>
 
-/** Upserts index rows inside the batch's transaction: a redelivery rewrites the same row. */
+/**
+ * Upserts index rows inside the batch's transaction, in one statement (a round trip and a plan
+ * per batch rather than per snapshot: 12 a 5,000-event batch of the seed mix): a redelivery
+ * rewrites the same row. A snapshot id given twice keeps its last entry, as one upsert after
+ * another would; rows go in snapshot-id order, the same lock order for every lane.
+ */
 export async function upsertIndex (client: Db, entries: readonly IndexEntry[]): Promise<void> {
-  for (const e of entries) {
-    await client.query(
-      `INSERT INTO snapshots (snapshot_id, object_key, kind, created_at, created_by, trigger_event, version, counts,
-         checksum, size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-       ON CONFLICT (snapshot_id) DO UPDATE SET object_key = EXCLUDED.object_key, kind = EXCLUDED.kind,
-         created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by, trigger_event = EXCLUDED.trigger_event,
-         version = EXCLUDED.version, counts = EXCLUDED.counts, checksum = EXCLUDED.checksum, size_bytes = EXCLUDED.size_bytes,
-         etag = EXCLUDED.etag, covers = EXCLUDED.covers, as_of = EXCLUDED.as_of, source_topic = EXCLUDED.source_topic,
-         source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset, indexed_at = now()`,
-      [e.snapshotId, e.key, e.kind, e.createdAt, e.createdBy, e.triggerEvent, e.version, JSON.stringify(e.counts),
-        e.checksum, e.size, e.etag, e.covers === null ? null : JSON.stringify(e.covers), e.asOf,
-        e.origin.topic, e.origin.partition, e.origin.offset]
-    )
-  }
+  if (entries.length === 0) return
+  const last = new Map<string, IndexEntry>()
+  for (const e of entries) last.set(e.snapshotId, e)
+  const rows = [...last.values()].sort((a, b) => (a.snapshotId < b.snapshotId ? -1 : a.snapshotId > b.snapshotId ? 1 : 0))
+  await client.query(
+    `INSERT INTO snapshots (snapshot_id, object_key, kind, created_at, created_by, trigger_event, version, counts,
+       checksum, size_bytes, etag, covers, as_of, source_topic, source_partition, source_offset)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[],
+       $8::jsonb[], $9::text[], $10::bigint[], $11::text[], $12::jsonb[], $13::timestamptz[], $14::text[], $15::int[], $16::bigint[])
+     ON CONFLICT (snapshot_id) DO UPDATE SET object_key = EXCLUDED.object_key, kind = EXCLUDED.kind,
+       created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by, trigger_event = EXCLUDED.trigger_event,
+       version = EXCLUDED.version, counts = EXCLUDED.counts, checksum = EXCLUDED.checksum, size_bytes = EXCLUDED.size_bytes,
+       etag = EXCLUDED.etag, covers = EXCLUDED.covers, as_of = EXCLUDED.as_of, source_topic = EXCLUDED.source_topic,
+       source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset, indexed_at = now()`,
+    [rows.map((e) => e.snapshotId), rows.map((e) => e.key), rows.map((e) => e.kind), rows.map((e) => timeText(e.createdAt)),
+      rows.map((e) => e.createdBy), rows.map((e) => e.triggerEvent), rows.map((e) => (e.version === null ? null : String(e.version))),
+      rows.map((e) => JSON.stringify(e.counts)), rows.map((e) => e.checksum), rows.map((e) => String(e.size)), rows.map((e) => e.etag),
+      rows.map((e) => (e.covers === null ? null : JSON.stringify(e.covers))), rows.map((e) => (e.asOf === null ? null : timeText(e.asOf))),
+      rows.map((e) => e.origin.topic), rows.map((e) => e.origin.partition), rows.map((e) => String(e.origin.offset))]
+  )
+}
+
+/** A Date as an ISO instant (pg would send it in the process's time zone); a string as the event had it. */
+function timeText (t: string | Date): string {
+  return typeof t === 'string' ? t : t.toISOString()
 }
 
 /** The index rows of these snapshot ids (to recognise redelivered work), by id. */
@@ -107,6 +122,16 @@ export async function recordUpload (db: Db, row: UploadRow): Promise<void> {
        source_topic = EXCLUDED.source_topic, source_partition = EXCLUDED.source_partition,
        source_offset = EXCLUDED.source_offset, started_at = now()`,
     [row.snapshotId, row.key, row.uploadId, row.origin?.topic ?? null, row.origin?.partition ?? null, row.origin?.offset ?? null]
+  )
+}
+
+/** forgetUpload of each (snapshot id, upload id) pair, in one statement. */
+export async function forgetUploads (db: Db, rows: ReadonlyArray<{ snapshotId: string, uploadId: string }>): Promise<void> {
+  if (rows.length === 0) return
+  await db.query(
+    `DELETE FROM snapshot_uploads u USING unnest($1::text[], $2::text[]) AS f(snapshot_id, upload_id)
+     WHERE u.snapshot_id = f.snapshot_id AND u.upload_id = f.upload_id`,
+    [rows.map((r) => r.snapshotId), rows.map((r) => r.uploadId)]
   )
 }
 
