@@ -50,13 +50,16 @@ export function encodeCopyRow (values: readonly CopyValue[]): string {
 
 /**
  * The event log's columns written by COPY, in eventCopyRow's order: the time, the id and the
- * origin first, so that the content (what a duplicate's content hash covers, event-ids.ts) is
- * the line's tail, hashed without building a string of it.
+ * origin first (the id line is the line's start, event-ids.ts), then the content: what two
+ * copies of an event id are compared by (CONTENT_COLUMNS), the line's tail.
  */
 export const EVENT_COLUMNS: readonly string[] = [
   '"timestamp"', 'event_id', 'source_topic', 'source_partition', 'source_offset', 'event_type', 'entity', 'entity_id',
   'version', 'user_name', 'workspace', 'event_data', 'metadata', 'correlation_id', 'causation_id', 'extra'
 ]
+
+/** Every column of EVENT_COLUMNS but the time, the id and the origin. */
+export const CONTENT_COLUMNS: readonly string[] = EVENT_COLUMNS.slice(5)
 
 /**
  * JSON text of an object a sink made (the S3 sink's slimmed snapshot events): never a

@@ -41,11 +41,9 @@ export class CopyText {
     this.#start = this.#used
   }
 
-  /** A piece of the line begun: the string's UTF-8. Returns its byte count. */
-  put (s: string): number {
-    const n = (this.#block as Buffer).write(s, this.#used, 'utf8')
-    this.#used += n
-    return n
+  /** A piece of the line begun: the string's UTF-8. */
+  put (s: string): void {
+    this.#used += (this.#block as Buffer).write(s, this.#used, 'utf8')
   }
 
   /** A piece of the line begun: bytes [start, end) of buf, as they are. */
@@ -61,13 +59,8 @@ export class CopyText {
 
   /** Line i's bytes (newline included). */
   bytes (i: number): Buffer {
-    return this.tail(i, 0)
-  }
-
-  /** Line i's bytes from its byte `from` on. */
-  tail (i: number, from: number): Buffer {
     const at = this.#at
-    return (this.#blocks[at[3 * i] as number] as Buffer).subarray(at[3 * i + 1] as number + from, at[3 * i + 2])
+    return (this.#blocks[at[3 * i] as number] as Buffer).subarray(at[3 * i + 1], at[3 * i + 2])
   }
 
   /** Line i as a string. */

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { DuplicateDropped, DuplicateKind } from '../sink.ts'
 import { EVENT_COLUMNS, unescapeCopyText } from './copy-encoder.ts'
@@ -16,7 +15,7 @@ import type { OriginStore } from './origin-store.ts'
  * Columns of sluice_event_ids as the COPY lines give them: the id first, so that the lines
  * sort by id as plain strings (sortedIdLines).
  */
-export const ID_COLUMNS = 'event_id, "timestamp", content_hash, source_topic, source_partition, source_offset'
+export const ID_COLUMNS = 'event_id, "timestamp", source_topic, source_partition, source_offset'
 
 // where eventCopyRow puts the time, the id and the origin (topic, partition, offset)
 if (EVENT_COLUMNS.indexOf('"timestamp"') !== 0 || EVENT_COLUMNS.indexOf('event_id') !== 1 || EVENT_COLUMNS.indexOf('source_topic') !== 2 ||
@@ -34,15 +33,13 @@ export interface BatchRow {
   /** the COPY text of the id and the timestamp (the comparison keys) */
   readonly idText: string
   readonly timeText: string
-  /** md5 (hex) of the content columns: every column but timestamp, event id and origin */
-  readonly contentHash: string
   /** the sluice_event_ids COPY line (ID_COLUMNS) */
   readonly idLine: string
 }
 
 /**
  * Where a log COPY line's content starts: after the tab that ends its origin. The content is
- * every column after the origin, newline included (what the content hash covers).
+ * every column after the origin, newline included (what two copies of an id are compared by).
  */
 export function contentStart (line: string): number {
   // column k starts after tab k-1 (COPY text escapes tabs inside values, so every tab is a separator)
@@ -50,37 +47,40 @@ export function contentStart (line: string): number {
 }
 
 /**
- * The sluice_event_ids COPY line of a log COPY line (or of its start, through the origin's tab):
- * the id, the time, the content hash, the origin. One flat string (joined: a `+` chain would
- * keep slices of the whole line alive).
+ * The sluice_event_ids COPY line of a log COPY line (or of its start, through the origin's tab;
+ * `content` is where the origin's tab ends): the id, the time, the origin. One flat string
+ * (joined: a `+` chain would keep slices of the whole line alive).
  */
-export function idLineWith (line: string, content: number, contentHash: string): string {
+export function idLineWith (line: string, content: number): string {
   const t1 = line.indexOf('\t')
   const t2 = line.indexOf('\t', t1 + 1)
-  // the id, its tab, the time; bytea in COPY text: \x<hex>, its backslash escaped; the origin
-  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), '\t\\\\x', contentHash, line.slice(t2, content - 1), '\n'].join('')
+  return [line.slice(t1 + 1, t2 + 1), line.slice(0, t1), line.slice(t2, content - 1), '\n'].join('')
 }
 
 /** The sluice_event_ids COPY line of a log COPY line. */
 export function idLineOf (line: string): string {
-  const content = contentStart(line)
-  // md5 of the line's tail (a slice: no copy). It only labels a duplicate (identical or not); it
-  // never decides what is stored
-  return idLineWith(line, content, hash('md5', line.slice(content), 'hex'))
+  return idLineWith(line, contentStart(line))
 }
 
-/** What an id line identifies: [id text, time text, content hash]. */
-function idParts (idLine: string): [string, string, string] {
+/** What an id line identifies: [id text, time text]. */
+function idParts (idLine: string): [string, string] {
   const a = idLine.indexOf('\t')
   const b = idLine.indexOf('\t', a + 1)
-  return [idLine.slice(0, a), idLine.slice(a + 1, b), idLine.slice(b + 4, b + 36)]
+  return [idLine.slice(0, a), idLine.slice(a + 1, b)]
+}
+
+/** Whether two log COPY lines carry the same content (every column after the origin), as encoded. */
+export function sameContent (a: string, b: string): boolean {
+  const ca = contentStart(a)
+  const cb = contentStart(b)
+  return a.length - ca === b.length - cb && a.endsWith(b.slice(cb))
 }
 
 /** Splits a log COPY line into what identifies the event. */
 export function batchRow (line: string, eventId: string, origin: KafkaMessage): BatchRow {
   const idLine = idLineOf(line)
-  const [idText, timeText, contentHash] = idParts(idLine)
-  return { line, origin, eventId, idText, timeText, contentHash, idLine }
+  const [idText, timeText] = idParts(idLine)
+  return { line, origin, eventId, idText, timeText, idLine }
 }
 
 /**
@@ -92,7 +92,6 @@ export class BufferedRow implements BatchRow, TextLine {
   readonly idLine: string
   readonly idText: string
   readonly timeText: string
-  readonly contentHash: string
   readonly text: CopyText
   readonly index: number
   readonly topic: string
@@ -103,10 +102,9 @@ export class BufferedRow implements BatchRow, TextLine {
   constructor (idLine: string, origins: OriginStore, text: CopyText, index: number) {
     this.idLine = idLine
     this.#origins = origins
-    const [idText, timeText, contentHash] = idParts(idLine)
+    const [idText, timeText] = idParts(idLine)
     this.idText = idText
     this.timeText = timeText
-    this.contentHash = contentHash
     this.text = text
     this.index = index
     this.topic = origins.topicOf(index)
@@ -157,7 +155,7 @@ export function firstCopies<R extends BatchRow> (rows: readonly R[]): { kept: R[
 export function batchDuplicate (row: BatchRow, first: BatchRow): DuplicateDropped {
   return {
     eventId: row.eventId,
-    kind: duplicateKind(row.contentHash === first.contentHash, row.timeText === first.timeText),
+    kind: duplicateKind(sameContent(row.line, first.line), row.timeText === first.timeText),
     stored: originOf(first.origin),
     dropped: originOf(row.origin)
   }
@@ -197,30 +195,38 @@ function sameId (a: string, b: string): boolean {
   return true
 }
 
-/** The stored copy of an event id, from the duplicates query (event-sink.ts). */
+/** The stored copy of an event id, from the duplicates query (event-sink.ts), as a copy of the batch found it. */
 export interface StoredCopy {
   origin: { topic: string, partition: number, offset: number }
-  /** null: stored before content hashes */
-  contentHash: string | null
+  /** whether the log row of the stored copy has the batch copy's content (`copy`); null: no log row found */
+  sameContent: boolean | null
+  /** the log line of the batch's copy it was compared with */
+  copy: BatchRow
   /** its timestamp, whole ms since the epoch (what Date.parse gives a producer's time) */
   ms: number
 }
 
-export function storedCopy (r: StoredDuplicateRow): StoredCopy {
+export function storedCopy (r: StoredDuplicateRow, copy: BatchRow): StoredCopy {
   return {
     origin: { topic: r.stored_topic, partition: r.stored_partition, offset: Number(r.stored_offset) },
-    contentHash: r.stored_hash,
+    sameContent: r.same_content,
+    copy,
     ms: r.stored_ms
   }
 }
 
-/** A copy dropped because its id is stored from another message. */
+/**
+ * A copy dropped because its id is stored from another message. Its content is the stored
+ * copy's when PostgreSQL found the copy it was compared with (`stored.copy`) equal to the log
+ * row and this copy's COPY text is that copy's; another text of the same id is `differing`.
+ */
 export function storedDuplicate (row: BatchRow, stored: StoredCopy): DuplicateDropped {
   const o = row.origin
   const again = o.topic === stored.origin.topic && o.partition === stored.origin.partition && o.offset === stored.origin.offset
+  const same = stored.sameContent === null || row === stored.copy ? stored.sameContent : stored.sameContent && sameContent(row.line, stored.copy.line)
   return {
     eventId: row.eventId,
-    kind: again ? 'redelivered' : duplicateKind(stored.contentHash === null ? null : stored.contentHash === row.contentHash, Date.parse(row.timeText) === stored.ms),
+    kind: again ? 'redelivered' : duplicateKind(same, Date.parse(row.timeText) === stored.ms),
     stored: stored.origin,
     dropped: originOf(row.origin)
   }
@@ -233,6 +239,7 @@ export interface StoredDuplicateRow {
   stored_topic: string
   stored_partition: number
   stored_offset: string
-  stored_hash: string | null
+  /** the stored log row's content columns equal the staged copy's (jsonb by value); null: no log row at the id's time */
+  same_content: boolean | null
   stored_ms: number
 }

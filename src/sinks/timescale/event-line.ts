@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto'
 import type { KafkaMessage } from '../../kafka/types.ts'
 import type { EntityEvent } from '../../model/event.ts'
 import { eventCopyRow, eventLineHead, eventLineTail } from './copy-encoder.ts'
@@ -10,8 +9,7 @@ import { contentStart, idLineOf, idLineWith } from './event-ids.ts'
  * sluice_event_ids line. When the event's JSON columns are the producer's text and no byte of
  * the message needs COPY escaping (EventSource.spans), they are copied from the message into
  * the line's block as bytes: never decoded into strings, joined, scanned for escapes and
- * encoded back, and the content hash reads the block. Anything else goes through the line as
- * a string.
+ * encoded back. Anything else goes through the line as a string.
  */
 export function appendEventLine (text: CopyText, e: EntityEvent, origin: Pick<KafkaMessage, 'topic' | 'partition' | 'offset'>): string {
   const s = e.source
@@ -25,7 +23,7 @@ export function appendEventLine (text: CopyText, e: EntityEvent, origin: Pick<Ka
   const tail = eventLineTail(e)
   const metadata = e.metadata === null ? -1 : spans.metadataStart
   text.begin(3 * (head.length + tail.length) + spans.payloadEnd - spans.payloadStart + (metadata === -1 ? 3 : spans.metadataEnd - metadata + 1))
-  const headBytes = text.put(head)
+  text.put(head)
   text.copy(spans.buf, spans.payloadStart, spans.payloadEnd)
   if (metadata === -1) {
     text.put('\t\\N')
@@ -35,8 +33,5 @@ export function appendEventLine (text: CopyText, e: EntityEvent, origin: Pick<Ka
   }
   text.put(tail)
   text.end()
-  const content = contentStart(head)
-  // the content's first byte: the head's UTF-8 up to it (the same count when the head is ASCII)
-  const from = headBytes === head.length ? content : Buffer.byteLength(head.slice(0, content))
-  return idLineWith(head, content, hash('md5', text.tail(text.count - 1, from), 'hex'))
+  return idLineWith(head, contentStart(head))
 }

@@ -8,7 +8,7 @@ import type { DuplicateDropped, DuplicateKind, Rejected, Sink, SinkBuffer, SinkW
 import { applyBatchFold, insertAndProject } from '../../state/projection.ts'
 import { batchFoldLines, FOLD_COLUMNS, FOLD_TABLE_COLUMNS } from './batch-fold.ts'
 import type { FoldRow } from './batch-fold.ts'
-import { EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
+import { CONTENT_COLUMNS, EVENT_COLUMNS, eventCopyRow } from './copy-encoder.ts'
 import { batchDuplicate, distinctSortedIdLines, firstCopies, ID_COLUMNS, sortedIdLines, storedCopy, storedDuplicate } from './event-ids.ts'
 import type { BufferedRow } from './event-ids.ts'
 import { EventBuffer } from './event-buffer.ts'
@@ -236,22 +236,27 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
 
   /**
    * The copies of the staging table whose id is stored from another message, with the stored
-   * copy's origin (a later statement: it sees what a competing writer committed while the
-   * insert waited). A copy not stored and not listed here is a redelivery: its id is stored
-   * with its own origin.
+   * copy's origin and whether its log row has the copy's content (a later statement: it sees
+   * what a competing writer committed while the insert waited). A copy not stored and not
+   * listed here is a redelivery: its id is stored with its own origin. The log row is found by
+   * the id's time (the log's time index); only the duplicates of a batch are compared.
    */
   async #storedCopies (client: PoolClient, good: BufferedRow[]): Promise<Map<BufferedRow, StoredCopy>> {
+    const at = 'l."timestamp" = e."timestamp" AND l.event_id = e.event_id'
     const res = await client.query<StoredDuplicateRow>(`SELECT s.source_topic, s.source_partition, s.source_offset::text,
         e.source_topic AS stored_topic, e.source_partition AS stored_partition, e.source_offset::text AS stored_offset,
-        encode(e.content_hash, 'hex') AS stored_hash, floor(extract(epoch FROM e."timestamp") * 1000)::float8 AS stored_ms
+        CASE WHEN EXISTS (SELECT 1 FROM ${this.#table} l WHERE ${at} AND (${CONTENT_COLUMNS.map((c) => `l.${c}`).join(', ')}) IS NOT DISTINCT FROM (${CONTENT_COLUMNS.map((c) => `n.${c}`).join(', ')})) THEN true
+          WHEN EXISTS (SELECT 1 FROM ${this.#table} l WHERE ${at}) THEN false END AS same_content,
+        floor(extract(epoch FROM e."timestamp") * 1000)::float8 AS stored_ms
       FROM ${this.#stageIds} s JOIN ${this.#ids} e USING (event_id)
+        JOIN ${this.#stage} n ON (n.source_topic, n.source_partition, n.source_offset) = (s.source_topic, s.source_partition, s.source_offset)
       WHERE (e.source_topic, e.source_partition, e.source_offset) IS DISTINCT FROM (s.source_topic, s.source_partition, s.source_offset)`)
     const byOrigin = new Map<string, BufferedRow>()
     for (const r of good) byOrigin.set(`${r.partition}:${r.offset}:${r.topic}`, r)
     const out = new Map<BufferedRow, StoredCopy>()
     for (const r of res.rows) {
       const row = byOrigin.get(`${r.source_partition}:${r.source_offset}:${r.source_topic}`)
-      if (row !== undefined) out.set(row, storedCopy(r))
+      if (row !== undefined) out.set(row, storedCopy(r, row))
     }
     return out
   }

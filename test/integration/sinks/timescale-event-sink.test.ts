@@ -8,6 +8,9 @@ import type { DlqEntry } from '../../../src/sinks/dlq/dlq-entry.ts'
 import { writeDlqRows } from '../../../src/sinks/dlq/dlq-table.ts'
 import type { SinkBuffer, SinkWriteResult } from '../../../src/sinks/sink.ts'
 import { TimescaleEventSink } from '../../../src/sinks/timescale/event-sink.ts'
+import { compose } from '../../../src/pipeline/stage.ts'
+import { decodeJson } from '../../../src/stages/decode-json.ts'
+import { validateEnvelope } from '../../../src/stages/validate-envelope.ts'
 import { migrate } from '../../../src/sinks/timescale/migrate.ts'
 import { quoteIdent } from '../../../src/db/quote-ident.ts'
 import { dropSchemaAtEnd } from '../../helpers/pg-schema.ts'
@@ -203,6 +206,33 @@ test('(b) the same event id is stored once whatever its timestamp or content, in
   t.same([third.stored, third.duplicates, third.rejected.map((r) => r.origin.offset)], [1, 0, [o7.offset]], 'the rejected copy dead-lettered, the good one stored')
   const kept = await pool.query("SELECT source_offset FROM entity_event_logs WHERE event_id = 'dup-2'")
   t.same(kept.rows.map((r) => Number(r.source_offset)), [o8.offset])
+})
+
+test('(b2) a copy of a stored id is compared with the stored row: as stored, whatever its JSON text; no row: unverified', async (t) => {
+  const pool = await setup(t)
+  const sink = new TimescaleEventSink()
+  const decode = compose(decodeJson({ maxBytes: 1 << 20 }), validateEnvelope())
+  const envelope = '"eventId":"c-1","eventType":"TASK_UPDATED","entityId":"t1","metadata":{"m":[1,2.50]}'
+  const copy = (json: string, partition: number): [EntityEvent, KafkaMessage] => {
+    const o = origin(partition, nextOffset++, json)
+    return [decode.run(o.value, o) as EntityEvent, o]
+  }
+  const kinds = async (json: string, partition: number): Promise<SinkWriteResult> => {
+    const c = copy(json, partition)
+    return await commitBatch(pool, sink, [buffer(sink, [c])], [{ topic: TOPIC, partition, offset: c[1].offset + 1 }])
+  }
+  const stored = await kinds(`{${envelope},"timestamp":"2025-02-25T10:45:00Z","payload":{"a":1,"b":[1,2]}}`, 4)
+  t.equal(stored.stored, 1)
+  const again = await kinds(`{ "payload" : { "b" : [ 1 , 2 ], "a" : 1.0 }, "timestamp":"2025-02-25T10:45:00Z", ${envelope.replace('2.50', '2.5')} }`, 5)
+  t.same(again.duplicateKinds, { identical: 1 }, 'other spacing, member order and number text: the row it would store is the stored one')
+  t.same((await kinds(`{${envelope},"timestamp":"2025-02-25T10:46:00Z","payload":{"a":1,"b":[1,2]}}`, 5)).duplicateKinds, { restamped: 1 }, 'another time')
+  const other = await kinds(`{${envelope},"timestamp":"2025-02-25T10:45:00Z","payload":{"a":2,"b":[1,2]}}`, 6)
+  t.same(other.duplicateKinds, { differing: 1 }, 'another payload')
+  t.equal(other.differing?.[0]?.eventId, 'c-1', 'reported with its id')
+  t.same((await kinds(`{${envelope},"timestamp":"2025-02-25T10:45:00Z","payload":{"a":1,"b":[1,2]},"more":true}`, 6)).duplicateKinds, { differing: 1 }, 'a member more')
+  await pool.query("DELETE FROM entity_event_logs WHERE event_id = 'c-1'")
+  t.same((await kinds(`{${envelope},"timestamp":"2025-02-25T10:45:00Z","payload":{"a":1,"b":[1,2]}}`, 7)).duplicateKinds, { unverified: 1 }, 'the stored row gone: unverified')
+  t.equal(await count(pool, 'entity_event_logs'), 0, 'no copy stored')
 })
 
 test('(c) 3 rows PostgreSQL rejects among 1,000: exactly those are dead-lettered, 997 stored in the same transaction', async (t) => {
