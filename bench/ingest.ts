@@ -3,7 +3,7 @@
 // and with their event-id rows; sluice with each source; Bento as the generic peer) loads them
 // into a fresh schema of the same tables while the benchmark follows every partition's durable
 // offset. Printed per round: rates, ratios to psql \copy and to Bento, worker, PostgreSQL and
-// Kafka CPU seconds, the machine's busy share, peak RSS, first and last partition done, the load average; then produce->durable latency of each consumer at
+// Kafka and S3 server CPU seconds, the machine's busy share, peak RSS, first and last partition done, the load average; then produce->durable latency of each consumer at
 // half its best rate. Run: scripts/bench.sh [events] (default 300,000).
 import { once } from 'node:events'
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs'
@@ -52,7 +52,7 @@ function roundTable (results: RunResult[]): string {
   const rate = (r: RunResult | undefined): number | null => r === undefined ? null : r.events / r.seconds
   const psql = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'psql'))
   const bento = rate(results.find((r) => variants.find((v) => v.label === r.label)?.kind === 'bento'))
-  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'Kafka CPU s', 'machine busy', 'peak RSS MiB', 'first/last partition done s', 'partition rates min/max']]
+  const rows = [['variant', 'events/s', 'x psql', 'x bento', 'start s', 'events/s after start', 'worker CPU s', 'PG CPU s', 'Kafka CPU s', 'S3 CPU s', 'machine busy', 'peak RSS MiB', 'first/last partition done s', 'partition rates min/max']]
   for (const r of results) {
     const own = rate(r) as number
     rows.push([
@@ -65,6 +65,7 @@ function roundTable (results: RunResult[]): string {
       fmt(r.workerCpu, 1),
       fmt(r.pgCpu, 1),
       fmt(r.kafkaCpu, 1),
+      fmt(r.s3Cpu, 1),
       `${Math.round(r.machineBusy * 100)}%`,
       fmt(r.peakRssMiB),
       r.firstPartition === null ? '-' : `${fmt(r.firstPartition, 1)} / ${fmt(r.lastPartition, 1)}`,
@@ -144,6 +145,7 @@ async function main (): Promise<void> {
     pool,
     postmaster: parentPid(backend),
     kafka: stackPid('kafka/kafka.pid'),
+    s3: stackPid('s3/versitygw.pid'),
     partitions,
     bento: variants.some((v) => v.kind === 'bento') ? need('SLUICE_BENTO') : null,
     tag,
@@ -153,7 +155,7 @@ async function main (): Promise<void> {
   say(`variants: ${variants.map((v) => `${v.label}${Object.keys(v.env).length > 0 ? ` (${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(' ')})` : ''}`).join(', ')}`)
   say(`load average at start: ${load()}`)
   say('events/s: from process start to every partition durable (x psql, x bento: its ratios in the same round); start s: to the first durable offset;')
-  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; Kafka CPU s: the broker; machine busy: the cores\' busy time over the run (100%: all busy throughout);')
+  say('worker CPU s: the process (psql for \\copy); PG CPU s: every PostgreSQL process; Kafka CPU s: the broker; S3 CPU s: the stack\'s S3 server; machine busy: the cores\' busy time over the run (100%: all busy throughout);')
   say('first/last partition done: seconds from process start;')
   say('partition rates min/max: the slowest partition\'s events/s over the fastest\'s, each from the first durable offset to its own end (1.00: one rate for all, whatever their sizes)')
 

@@ -22,6 +22,8 @@ export interface BenchContext {
   postmaster: number
   /** the Kafka broker's process (the stack's kafka.pid), or null when unknown */
   kafka: number | null
+  /** the S3 server's process (the stack's versitygw.pid), or null when unknown (another S3) */
+  s3: number | null
   partitions: number
   /** the Bento binary (scripts/bento.sh), or null when no variant needs it */
   bento: string | null
@@ -40,6 +42,8 @@ export interface RunResult {
   pgCpu: number
   /** the broker's CPU seconds (serving the consumer's fetches and commits), null when unknown */
   kafkaCpu: number | null
+  /** the S3 server's CPU seconds (the snapshot sink's uploads), null when unknown */
+  s3Cpu: number | null
   /** the machine's busy core-seconds over the run's core-seconds (seconds x cores): 1.0 is every core busy throughout */
   machineBusy: number
   peakRssMiB: number
@@ -122,7 +126,8 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   await freshSchema(ctx, schema)
   const children = childPids(ctx.postmaster)
   const pg0 = treeCpuSeconds(ctx.postmaster)
-  const kafka0 = kafkaCpu(ctx)
+  const kafka0 = serviceCpu(ctx.kafka)
+  const s30 = serviceCpu(ctx.s3)
   const busy0 = machineBusySeconds()
   const started = performance.now()
   const psql = spawn('psql', [ctx.pgUrl, '-q', '-1', '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path TO "${schema}"`,
@@ -134,11 +139,12 @@ export async function runPsql (ctx: BenchContext, label: string, copies: readonl
   const machineBusy = (machineBusySeconds() - busy0) / (seconds * cpus().length)
   sampler.stop()
   const pgCpu = await settledTreeCpuSeconds(ctx.postmaster, children) - pg0
-  const kafkaUsed = kafkaCpuSince(ctx, kafka0)
+  const kafkaUsed = serviceCpuSince(ctx.kafka, kafka0)
+  const s3Used = serviceCpuSince(ctx.s3, s30)
   if (code !== 0) throw new Error(`psql \\copy failed with ${code}`)
   const n = Number((await ctx.pool.query(`SELECT count(*) AS n FROM "${schema}".entity_event_logs`)).rows[0].n)
   if (n !== events) throw new Error(`psql loaded ${n} rows, expected ${events}`)
-  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, machineBusy, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, partitionRates: null, progress: null }
+  return { label, events, seconds, startup: null, workerCpu: sampler.cpu, pgCpu, kafkaCpu: kafkaUsed, s3Cpu: s3Used, machineBusy, peakRssMiB: sampler.rss, firstPartition: null, lastPartition: null, partitionRates: null, progress: null }
 }
 
 export interface ConsumerRun {
@@ -163,7 +169,8 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   }
   const log = createWriteStream(`${ctx.logDir}/bench-${v.label}.log`, { flags: 'a' })
   const pg0 = treeCpuSeconds(ctx.postmaster)
-  const kafka0 = kafkaCpu(ctx)
+  const kafka0 = serviceCpu(ctx.kafka)
+  const s30 = serviceCpu(ctx.s3)
   const busy0 = machineBusySeconds()
   const started = performance.now()
   const child = v.kind === 'bento' ? startBento(ctx, v, r) : startSluice(ctx, v, r)
@@ -179,6 +186,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
   let progress: Progress
   let pgCpu: number
   let kafkaUsed: number | null
+  let s3Used: number | null
   let busy: number
   try {
     const every = kafka === null ? 20 : 50
@@ -196,7 +204,8 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     sampler.stop()
     busy = (machineBusySeconds() - busy0) / ((performance.now() - started) / 1000 * cpus().length)
     pgCpu = treeCpuSeconds(ctx.postmaster) - pg0
-    kafkaUsed = kafkaCpuSince(ctx, kafka0)
+    kafkaUsed = serviceCpuSince(ctx.kafka, kafka0)
+    s3Used = serviceCpuSince(ctx.s3, s30)
   } finally {
     await kafka?.close()
     child.kill('SIGTERM')
@@ -213,6 +222,7 @@ export async function runConsumer (ctx: BenchContext, v: Variant, r: ConsumerRun
     workerCpu: sampler.cpu,
     pgCpu,
     kafkaCpu: kafkaUsed,
+    s3Cpu: s3Used,
     machineBusy: busy,
     peakRssMiB: sampler.rss,
     firstPartition: finishes.length === 0 ? null : at(Math.min(...finishes)),
@@ -233,15 +243,16 @@ function rateSpread (ends: Positions, progress: Progress): number | null {
   return rates.length === 0 ? null : Math.min(...rates) / Math.max(...rates)
 }
 
-function kafkaCpu (ctx: BenchContext): number | null {
+/** A stack service's CPU seconds (its process tree), or null when unknown. */
+function serviceCpu (pid: number | null): number | null {
   try {
-    return ctx.kafka === null ? null : treeCpuSeconds(ctx.kafka)
+    return pid === null ? null : treeCpuSeconds(pid)
   } catch { return null }
 }
 
-/** The broker's CPU seconds since the reading `before`, or null when either is unknown. */
-function kafkaCpuSince (ctx: BenchContext, before: number | null): number | null {
-  const now = kafkaCpu(ctx)
+/** A stack service's CPU seconds since the reading `before`, or null when either is unknown. */
+function serviceCpuSince (pid: number | null, before: number | null): number | null {
+  const now = serviceCpu(pid)
   return before === null || now === null ? null : now - before
 }
 
