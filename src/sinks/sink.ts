@@ -107,7 +107,7 @@ export interface Rejected {
  * Why a copy of a stored event id was dropped: `identical` (same content and timestamp),
  * `restamped` (same content, another timestamp: a producer that stamps each send),
  * `differing` (other content: a producer bug, logged with both origins), `redelivered` (the
- * same Kafka message again), `unverified` (the stored copy predates content hashes).
+ * same Kafka message again), `unverified` (the stored copy's log row is gone: nothing to compare).
  */
 export type DuplicateKind = 'identical' | 'restamped' | 'differing' | 'redelivered' | 'unverified'
 
