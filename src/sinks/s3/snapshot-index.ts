@@ -138,7 +138,7 @@ export async function forgetUploads (db: Db, rows: ReadonlyArray<{ snapshotId: s
 /** Removes an upload's row (only that upload's when uploadId is given: a newer one stays). */
 export async function forgetUpload (db: Db, snapshotId: string, uploadId?: string): Promise<void> {
   if (uploadId === undefined) await db.query('DELETE FROM snapshot_uploads WHERE snapshot_id = $1', [snapshotId])
-  else await db.query('DELETE FROM snapshot_uploads WHERE snapshot_id = $1 AND upload_id = $2', [snapshotId, uploadId])
+  else await forgetUploads(db, [{ snapshotId, uploadId }])
 }
 
 function toRow (r: any): UploadRow {

@@ -242,11 +242,10 @@ export class TimescaleEventSink implements Sink<EntityEvent> {
    * the id's time (the log's time index); only the duplicates of a batch are compared.
    */
   async #storedCopies (client: PoolClient, good: BufferedRow[]): Promise<Map<BufferedRow, StoredCopy>> {
-    const at = 'l."timestamp" = e."timestamp" AND l.event_id = e.event_id'
     const res = await client.query<StoredDuplicateRow>(`SELECT s.source_topic, s.source_partition, s.source_offset::text,
         e.source_topic AS stored_topic, e.source_partition AS stored_partition, e.source_offset::text AS stored_offset,
-        CASE WHEN EXISTS (SELECT 1 FROM ${this.#table} l WHERE ${at} AND (${CONTENT_COLUMNS.map((c) => `l.${c}`).join(', ')}) IS NOT DISTINCT FROM (${CONTENT_COLUMNS.map((c) => `n.${c}`).join(', ')})) THEN true
-          WHEN EXISTS (SELECT 1 FROM ${this.#table} l WHERE ${at}) THEN false END AS same_content,
+        (SELECT bool_or((${CONTENT_COLUMNS.map((c) => `l.${c}`).join(', ')}) IS NOT DISTINCT FROM (${CONTENT_COLUMNS.map((c) => `n.${c}`).join(', ')}))
+          FROM ${this.#table} l WHERE l."timestamp" = e."timestamp" AND l.event_id = e.event_id) AS same_content,
         floor(extract(epoch FROM e."timestamp") * 1000)::float8 AS stored_ms
       FROM ${this.#stageIds} s JOIN ${this.#ids} e USING (event_id)
         JOIN ${this.#stage} n ON (n.source_topic, n.source_partition, n.source_offset) = (s.source_topic, s.source_partition, s.source_offset)
