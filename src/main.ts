@@ -1,8 +1,8 @@
 // Starts the worker from the environment and stops it gracefully on SIGTERM/SIGINT:
 // stop fetching, flush, store offsets, close within SLUICE_SHUTDOWN_GRACE_MS, exit 0.
 // Exit codes: 0 clean stop, 1 fatal error while running, 2 bad configuration or start-up.
-// first: refuses a runtime that alters keys before any other module (a native addon) loads
-import './runtime-guard.ts'
+// first: checks for a runtime that alters keys (nodejs/node issue 63785) while the other modules load
+import { runtimeChecked } from './runtime-guard.ts'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
 import type { App } from './app.ts'
@@ -59,6 +59,7 @@ process.once('SIGTERM', () => { stop(0, 'SIGTERM').catch(() => process.exit(1)) 
 process.once('SIGINT', () => { stop(0, 'SIGINT').catch(() => process.exit(1)) })
 
 async function start (): Promise<void> {
+  await runtimeChecked
   logger.info({ kafka: config.kafka, topics: Object.fromEntries(config.pipelines), pg: { schema: config.pg.schema, poolSize: config.pg.poolSize }, batch: config.batch, inflight: config.inflight, s3: config.s3 === null ? null : { ...config.s3 }, snapshotsTopic: config.snapshotsTopic }, 'starting sluice')
   const pipelines = await loadPipelines(config.pipelinesDir, config.pipelines, { maxEventBytes: config.maxEventBytes, maxJsonDepth: config.maxJsonDepth, projection: config.projection, schemasDir: config.schemasDir, s3: config.s3, snapshotsTopic: config.snapshotsTopic, retry: config.retry })
   // a database or broker that is still starting is waited for; anything else is fatal

@@ -8,13 +8,13 @@ test(`this runtime (${process.version}) parses escaped keys as written`, async (
   t.same(Object.keys(first), ['caf\\', 'x\n'])
   const later = JSON.parse('{"caf\\u00e9":1,"caf\\u00e8":2,"x\\u000a":3}') as object
   t.same(Object.keys(later), ['café', 'cafè', 'x\n'], 'keys of a later document are not the earlier document\'s')
-  t.equal(altersEscapedKeys(), false, 'the issue\'s reproduction, as the first parses of a fresh process of this runtime, keeps the key')
+  t.equal(await altersEscapedKeys(), false, 'the issue\'s reproduction, as the first parses of a fresh process of this runtime, keeps the key')
 })
 
 test('the worker refuses an affected runtime unless told otherwise', async (t) => {
-  t.throws(() => checkRuntime({ version: 'v24.21.0', allow: false, alters: () => true }), { code: 'SLUICE_ERR_RUNTIME', kind: 'fatal', message: /Node\.js v24\.21\.0 alters escaped object keys.*SLUICE_ALLOW_AFFECTED_RUNTIME/ })
-  t.throws(() => checkRuntime({ version: 'v26.1.0', allow: false, alters: () => false }), { code: 'SLUICE_ERR_RUNTIME' }, 'an affected line even where the probe passes')
-  t.throws(() => checkRuntime({ version: 'v22.23.3', allow: false, alters: () => true }), { code: 'SLUICE_ERR_RUNTIME' }, 'any runtime where the probe shows the bug')
-  t.doesNotThrow(() => checkRuntime({ version: 'v22.23.3', allow: false, alters: () => false }))
-  t.doesNotThrow(() => checkRuntime({ version: 'v24.21.0', allow: true, alters: () => true }), 'SLUICE_ALLOW_AFFECTED_RUNTIME=true')
+  await t.rejects(checkRuntime({ version: 'v24.21.0', allow: false, alters: async () => true }), { code: 'SLUICE_ERR_RUNTIME', kind: 'fatal', message: /Node\.js v24\.21\.0 alters escaped object keys.*SLUICE_ALLOW_AFFECTED_RUNTIME/ })
+  await t.rejects(checkRuntime({ version: 'v26.1.0', allow: false, alters: async () => false }), { code: 'SLUICE_ERR_RUNTIME' }, 'an affected line even where the probe passes')
+  await t.rejects(checkRuntime({ version: 'v22.23.3', allow: false, alters: async () => true }), { code: 'SLUICE_ERR_RUNTIME' }, 'any runtime where the probe shows the bug')
+  await t.resolves(checkRuntime({ version: 'v22.23.3', allow: false, alters: async () => false }))
+  await t.resolves(checkRuntime({ version: 'v24.21.0', allow: true, alters: async () => true }), 'SLUICE_ALLOW_AFFECTED_RUNTIME=true')
 })
