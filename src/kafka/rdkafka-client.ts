@@ -1,6 +1,6 @@
 /** node-rdkafka specifics shared by the rdkafka source's parts: fatal codes, messages, commit results. */
 import Kafka from 'node-rdkafka'
-import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as RdTopicPartition } from 'node-rdkafka'
+import type { ConsumerGlobalConfig, LibrdKafkaError, Message, TopicPartition as RdTopicPartition, TopicPartitionOffset as RdTopicPartitionOffset } from 'node-rdkafka'
 import { brokerList } from './brokers.ts'
 import type { SourceLogger } from './source-core.ts'
 import type { KafkaMessage, TopicPartition } from './types.ts'
@@ -215,4 +215,22 @@ export async function highWatermarks (consumer: Kafka.KafkaConsumer, partitions:
     })))
   }
   return out
+}
+
+/** librdkafka's logical offset of a partition's earliest message (RD_KAFKA_OFFSET_BEGINNING) */
+const OFFSET_BEGINNING = -2
+
+/**
+ * Start offsets of `tps` into `start`: the group's committed offset, else the beginning
+ * (auto.offset.reset=earliest), asked before assign(). Left to librdkafka (no offset given), a
+ * partition without a committed offset waits 100 ms before its earliest offset is even asked
+ * for: every start of a new group. If the lookup fails, `start` is left as it was and
+ * librdkafka looks them up itself.
+ */
+export async function committedOrBeginning (consumer: Kafka.KafkaConsumer, tps: ReadonlyArray<{ topic: string, partition: number }>, start: Map<string, number>): Promise<void> {
+  const committed = await new Promise<RdTopicPartitionOffset[] | null>((resolve) => {
+    consumer.committed(tps.map((tp) => ({ topic: tp.topic, partition: tp.partition })), 5_000, (err, offsets) => resolve(err ? null : offsets))
+  })
+  if (committed === null) return
+  for (const c of committed) start.set(tpKey(c.topic, c.partition), c.offset !== undefined && c.offset >= 0 ? c.offset : OFFSET_BEGINNING)
 }

@@ -8,7 +8,7 @@ import { ConsumeSizer } from './consume-sizer.ts'
 import { CoordinatorWatch } from './coordinator-watch.ts'
 import { FetchWaker } from './fetch-waker.ts'
 import { HeldMessages } from './held-messages.ts'
-import { CommitWaiters, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
+import { CommitWaiters, committedOrBeginning, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
 import { SourceCore } from './source-core.ts'
 import type { RdkafkaSourceOptions } from './rdkafka-client.ts'
 import type { Source, SourceHandlers, TopicPartition, TopicPartitionOffset } from './types.ts'
@@ -29,7 +29,7 @@ const E = Kafka.CODES.ERRORS
  *  - ASSIGN: no partition is fetched until assign() is called. We await onAssign, stop the
  *    loop and wait for the consume call in flight (whatever it returns for these partitions is
  *    dropped: they are not live yet), then assign() with the offsets onAssign returned
- *    (OFFSET_STORED for the others: committed, else auto.offset.reset=earliest), mark them
+ *    (for the others the group's committed offset, else the beginning), mark them
  *    live and restart the loop. Every later consume call starts after assign(), so nothing
  *    stale from an earlier assignment can be delivered.
  *  - REVOKE: the partitions stop being live at once (messages of non-live partitions are
@@ -260,6 +260,11 @@ export class RdkafkaSource implements Source {
         this.#core.fail(err)
       }
     }
+    const start = new Map<string, number>()
+    for (const a of answer ?? []) if (a.offset >= 0) start.set(tpKey(a.topic, a.partition), a.offset)
+    if (answer !== null && start.size < tps.length && this.#consumer !== null) {
+      await committedOrBeginning(this.#consumer, tps.filter((tp) => !start.has(tpKey(tp.topic, tp.partition))), start)
+    }
     await this.#quiesce()
     try {
       const consumer = this.#consumer as Kafka.KafkaConsumer
@@ -268,10 +273,9 @@ export class RdkafkaSource implements Source {
         consumer.assign([])
         return
       }
-      const start = new Map(answer.map((a) => [tpKey(a.topic, a.partition), a.offset]))
       consumer.assign(tps.map((tp) => {
         const offset = start.get(tpKey(tp.topic, tp.partition))
-        return offset === undefined || offset < 0 ? { topic: tp.topic, partition: tp.partition } : { topic: tp.topic, partition: tp.partition, offset }
+        return offset === undefined ? { topic: tp.topic, partition: tp.partition } : { topic: tp.topic, partition: tp.partition, offset }
       }))
       this.#assigned = tps
       for (const tp of tps) this.#live.set(tpKey(tp.topic, tp.partition), tp)

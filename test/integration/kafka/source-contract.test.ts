@@ -356,6 +356,27 @@ test('source contract', async (t) => {
         t.same([...a.errors, ...b.errors], [], 'no errors')
       })
 
+      t.test('a partition onAssign gives no offset starts at the group\'s committed offset, else the earliest', async (t) => {
+        const fx = await fixture(t, 'committed')
+        const topic = fx.topic
+        await produce(topic, 30)
+        const first = new Recorder(f.name)
+        first.startAt = () => 0
+        const a = startSource(fx, f, first)
+        await waitFor('180 messages', () => first.messages.length >= 180)
+        await a.commit([{ topic, partition: 0, offset: 10 }, { topic, partition: 1, offset: 20 }])
+        await a.close()
+        const r = new Recorder(f.name)
+        r.startAt = (tp) => tp.partition === 2 ? 5 : undefined // partition 2: the worker's own stored offset
+        startSource(fx, f, r)
+        const want = new Map(range(0, PARTITIONS).map((p) => [p, p === 0 ? 10 : p === 1 ? 20 : p === 2 ? 5 : 0]))
+        const total = [...want.values()].reduce((n, from) => n + 30 - from, 0)
+        await waitFor(`${total} messages`, () => r.messages.length >= total)
+        await sleep(500) // anything extra would show up now
+        for (const [p, from] of want) t.same(r.offsetsByPartition().get(p), range(from, 30), `partition ${p}: from ${from}`)
+        t.same([...first.errors, ...r.errors], [], 'no errors')
+      })
+
       t.test('commit sets the group committed offsets', async (t) => {
         const fx = await fixture(t, 'commit')
         const topic = fx.topic
