@@ -198,7 +198,7 @@ const schema = {
 }
 const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false }).compile<Raw>(schema)
 
-/** SLUICE_ALLOW_AFFECTED_RUNTIME alone, for the runtime check that runs before anything else loads. */
+/** SLUICE_ALLOW_AFFECTED_RUNTIME alone, for the runtime check that starts before the configuration is read. */
 export function allowsAffectedRuntime (env: NodeJS.ProcessEnv = process.env): boolean {
   return env.SLUICE_ALLOW_AFFECTED_RUNTIME === 'true'
 }
