@@ -221,16 +221,16 @@ export async function highWatermarks (consumer: Kafka.KafkaConsumer, partitions:
 const OFFSET_BEGINNING = -2
 
 /**
- * Start offsets of `tps` into `start`: the group's committed offset, else the beginning
- * (auto.offset.reset=earliest), asked before assign(). Left to librdkafka (no offset given), a
- * partition without a committed offset waits 100 ms before its earliest offset is even asked
- * for: every start of a new group. If the lookup fails, `start` is left as it was and
- * librdkafka looks them up itself.
+ * Start offsets of partitions onAssign gave none for: the group's committed offset, else the
+ * beginning (auto.offset.reset=earliest), asked before assign() (as platformatic-client.ts's
+ * defaultOffsets). Left to librdkafka (no offset given), a partition without a committed
+ * offset waits 100 ms before its earliest offset is even asked for: every start of a new
+ * group. If the lookup fails, `into` is left as it was and librdkafka looks them up itself.
  */
-export async function committedOrBeginning (consumer: Kafka.KafkaConsumer, tps: ReadonlyArray<{ topic: string, partition: number }>, start: Map<string, number>): Promise<void> {
+export async function defaultOffsets (consumer: Kafka.KafkaConsumer, tps: TopicPartition[], into: Map<string, number>): Promise<void> {
   const committed = await new Promise<RdTopicPartitionOffset[] | null>((resolve) => {
-    consumer.committed(tps.map((tp) => ({ topic: tp.topic, partition: tp.partition })), 5_000, (err, offsets) => resolve(err ? null : offsets))
+    consumer.committed(tps, 5_000, (err, offsets) => resolve(err ? null : offsets))
   })
   if (committed === null) return
-  for (const c of committed) start.set(tpKey(c.topic, c.partition), c.offset !== undefined && c.offset >= 0 ? c.offset : OFFSET_BEGINNING)
+  for (const c of committed) into.set(tpKey(c.topic, c.partition), c.offset >= 0 ? c.offset : OFFSET_BEGINNING)
 }

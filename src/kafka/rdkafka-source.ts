@@ -8,7 +8,7 @@ import { ConsumeSizer } from './consume-sizer.ts'
 import { CoordinatorWatch } from './coordinator-watch.ts'
 import { FetchWaker } from './fetch-waker.ts'
 import { HeldMessages } from './held-messages.ts'
-import { CommitWaiters, committedOrBeginning, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
+import { CommitWaiters, defaultOffsets, highWatermarks, isAllBrokersDown, isFatalRdkafka, newConsumer, rdkafkaDetail } from './rdkafka-client.ts'
 import { SourceCore } from './source-core.ts'
 import type { RdkafkaSourceOptions } from './rdkafka-client.ts'
 import type { Source, SourceHandlers, TopicPartition, TopicPartitionOffset } from './types.ts'
@@ -263,7 +263,7 @@ export class RdkafkaSource implements Source {
     const start = new Map<string, number>()
     for (const a of answer ?? []) if (a.offset >= 0) start.set(tpKey(a.topic, a.partition), a.offset)
     if (answer !== null && start.size < tps.length && this.#consumer !== null) {
-      await committedOrBeginning(this.#consumer, tps.filter((tp) => !start.has(tpKey(tp.topic, tp.partition))), start)
+      await defaultOffsets(this.#consumer, tps.filter((tp) => !start.has(tpKey(tp.topic, tp.partition))), start)
     }
     await this.#quiesce()
     try {
