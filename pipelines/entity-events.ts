@@ -22,7 +22,7 @@ export default function entityEvents (ctx: PipelineContext): PipelineDefinition<
   const eventLog = new TimescaleEventSink({ name: 'timescale', ...(ctx.projection === false ? { stateTable: null } : {}) })
   const snapshots = ctx.s3 == null
     ? eventLog
-    : new S3SnapshotSink({ s3: ctx.s3, topic: ctx.snapshotsTopic ?? 'todo-snapshots', retry: ctx.retry ?? { baseMs: 100, maxMs: 10_000 }, eventLog })
+    : new S3SnapshotSink({ s3: ctx.s3, topic: ctx.snapshotsTopic ?? 'todo-snapshots', retry: ctx.retry ?? { baseMs: 100, maxMs: 10_000 }, eventLog, stateDumps: ctx.projection !== false })
   return definePipeline<EntityEvent>({
     name: 'entity-events',
     // a SNAPSHOT_CHUNK's data (and any other `data` string of 64 KiB or more below the top

@@ -39,6 +39,7 @@ export const errorCodes = {
   SLUICE_ERR_S3_FATAL: 'fatal',
   SLUICE_ERR_SNAPSHOT_INVALID: 'poison',
   SLUICE_ERR_SNAPSHOT_CHUNK: 'poison',
+  SLUICE_ERR_SNAPSHOT_NO_STATE: 'poison',
   SLUICE_ERR_SHUTDOWN_TIMEOUT: 'fatal',
   SLUICE_ERR_INGEST_BODY: 'poison',
   SLUICE_ERR_INGEST_UNAVAILABLE: 'transient',

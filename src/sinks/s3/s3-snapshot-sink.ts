@@ -35,6 +35,13 @@ export interface S3SnapshotSinkOptions {
   retry: { baseMs: number, maxMs: number }
   /** where every snapshot event is also recorded, slimmed (the same sink as the regular route) */
   eventLog: Sink<EntityEvent>
+  /**
+   * false when entity_state is not maintained (SLUICE_PROJECTION=off): a SNAPSHOT_TRIGGERED is
+   * then stored in the log and answered with SNAPSHOT_FAILED (SLUICE_ERR_SNAPSHOT_NO_STATE),
+   * never dumped. A dump of a table nothing updates, indexed with the group's current offsets
+   * as its `covers`, would give a restore a wrong state (default true).
+   */
+  stateDumps?: boolean
 }
 
 /**
@@ -100,7 +107,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const indexed = await pool.query('SELECT EXISTS (SELECT 1 FROM snapshots) AS any').then((r) => r.rows[0].any === true, () => false)
     if (indexed) indexDocument.request()
     await this.#sweep().catch((err) => rt.logger.warn({ err: errorMessage(err) }, 'snapshot sink: sweeping orphan multipart uploads failed'))
-    rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic }, 'S3 snapshot sink ready')
+    rt.logger.info({ bucket: c.bucket, endpoint: c.endpoint, prefix: c.prefix, partBytes: c.partBytes, queueSize: c.queueSize, topic: this.#o.topic, stateDumps: this.#o.stateDumps !== false }, 'S3 snapshot sink ready')
+    if (this.#o.stateDumps === false) rt.logger.warn('SLUICE_PROJECTION=off: SNAPSHOT_TRIGGERED events are stored and answered with SNAPSHOT_FAILED (SLUICE_ERR_SNAPSHOT_NO_STATE), not dumped')
   }
 
   async close (): Promise<void> {
@@ -118,7 +126,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   createBuffer (): Buffer_ {
     const o = this.#open
     if (o === null) return new SnapshotBuffer<Prepared>(null)
-    return new SnapshotBuffer<Prepared>({ chunk: (c) => { o.queues.of(c.origin).push(c) }, trigger: (t) => o.dumps.early(t) })
+    const chunk = (c: ChunkItem): void => { o.queues.of(c.origin).push(c) }
+    return new SnapshotBuffer<Prepared>(this.#o.stateDumps === false ? { chunk } : { chunk, trigger: (t) => o.dumps.early(t) })
   }
 
   heldOffset (topic: string, partition: number): number | undefined {
@@ -232,7 +241,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       }
     }
     // every trigger of the batch is answered by one dump, made after all of them were read
-    if (triggers.length > 0) await this.#triggers(o, triggers, p)
+    if (triggers.length > 0 && this.#o.stateDumps === false) this.#refuse(o, triggers, p)
+    else if (triggers.length > 0) await this.#triggers(o, triggers, p)
     // SNAPSHOT_UPLOADED / SNAPSHOT_FAILED: produced once the objects are complete, before the
     // batch's transaction opens (no connection idles in it waiting for Kafka) and so before its
     // offsets commit (at least once: a batch tried again produces them again, same eventIds)
@@ -305,6 +315,17 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     } catch (err) {
       // the dump cleaned up after itself (state-dumps.ts)
       for (const t of todo) this.#fail(o, w, t, t.snapshotId, 'state', key, err)
+    }
+  }
+
+  /** Triggers while entity_state is not maintained: stored in the log, answered with SNAPSHOT_FAILED, nothing dumped. */
+  #refuse (o: Open, items: TriggerItem[], w: Prepared): void {
+    const err = new SluiceError('SLUICE_ERR_SNAPSHOT_NO_STATE', 'no state snapshot: SLUICE_PROJECTION=off, entity_state is not maintained by this worker')
+    const at = new Date().toISOString()
+    for (const t of items) {
+      o.rt.metrics.snapshots.inc({ kind: 'state', outcome: 'failed' })
+      w.events.push(failedEvent(this.#o.topic, t.snapshotId, 'state', this.keyOf(t.snapshotId, 'state'), err, at, { event: t.event }))
+      w.logged.push(t)
     }
   }
 

@@ -8,8 +8,8 @@ import type { ChunkItem, SnapshotItem, TriggerItem } from './snapshot-items.ts'
 export interface EagerWork {
   /** a chunk's upload work starts before its batch is flushed */
   chunk: (c: ChunkItem) => void
-  /** the state dump that answers a trigger starts; settles with it, never rejects */
-  trigger: (t: TriggerItem) => Promise<void>
+  /** the state dump that answers a trigger starts; settles with it, never rejects (absent: no dumps) */
+  trigger?: (t: TriggerItem) => Promise<void>
 }
 
 /**
@@ -44,7 +44,7 @@ export class SnapshotBuffer<P = unknown> implements SinkBuffer<EntityEvent> {
     if (this.#eager === null) return
     if (item.kind === 'chunk') {
       this.#eager.chunk(item)
-    } else if (item.kind === 'trigger') {
+    } else if (item.kind === 'trigger' && this.#eager.trigger !== undefined) {
       const dump = this.#eager.trigger(item)
       this.#dump = dump
       dump.then(() => { if (this.#dump === dump) this.#dump = null }, () => {})
