@@ -104,27 +104,33 @@ export async function buildApp (o: AppOptions): Promise<App> {
   const closeSinks = async (): Promise<void> => {
     for (const s of opened.splice(0)) await s.close?.().catch((err) => o.logger.warn({ err, sink: s.name }, 'closing a sink'))
   }
+  // the producer, the dead-letter topics and the sinks are opened (mostly waits on the broker,
+  // S3 and PostgreSQL) while the runner and the HTTP API are built (CPU): awaited before the
+  // API is ready, and before anything is closed on the way out
+  let opening: Promise<void> | null = null
   try {
     const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
     o.logger.info(migrations, 'schema ready')
 
-    producer = new RdkafkaProducer({ brokers: o.brokers, clientId: `${o.clientId}-dlq` })
-    await producer.connect()
-    const topics = [...o.pipelines.keys()]
-    await ensureTopics(o.brokers, topics.map((t) => ({ name: t + o.dlqTopicSuffix, partitions: 1 })), { known: producer })
-
+    const dlqProducer = producer = new RdkafkaProducer({ brokers: o.brokers, clientId: `${o.clientId}-dlq` })
     const metrics = new SluiceMetrics()
-    for (const s of new Set([...o.pipelines.values()].flatMap((p) => Object.values(p.routes)))) {
-      if (s.open === undefined) continue
-      opened.push(s)
-      await s.open({ group: o.group, pool, brokers: o.brokers, producer, metrics, logger: o.logger.child({ component: 'sink', sink: s.name }) })
-    }
+    opening = (async () => {
+      await dlqProducer.connect()
+      const topics = [...o.pipelines.keys()]
+      await ensureTopics(o.brokers, topics.map((t) => ({ name: t + o.dlqTopicSuffix, partitions: 1 })), { known: dlqProducer })
+      for (const s of new Set([...o.pipelines.values()].flatMap((p) => Object.values(p.routes)))) {
+        if (s.open === undefined) continue
+        opened.push(s)
+        await s.open({ group: o.group, pool, brokers: o.brokers, producer: dlqProducer, metrics, logger: o.logger.child({ component: 'sink', sink: s.name }) })
+      }
+    })()
+    opening.catch(() => {}) // awaited below, or on the way out
     const runner = new PipelineRunner({
       source: o.source,
       pool,
       group: o.group,
       pipelines: o.pipelines,
-      dlq: new DlqPublisher(producer, o.dlqTopicSuffix),
+      dlq: new DlqPublisher(dlqProducer, o.dlqTopicSuffix),
       metrics,
       logger: o.logger.child({ component: 'runner' }),
       batch: o.batch,
@@ -171,7 +177,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     await (health ?? http).register(metricsRoutes, { runner, metrics })
     await http.register(adminRoutes, { runner, topics: [...o.pipelines.keys()], control, brokers: o.brokers, group: o.group, worker: o.clientId })
     await http.register(auditRoutes, { pool })
-    await http.register(dlqRoutes, { pool, producer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
+    await http.register(dlqRoutes, { pool, producer: dlqProducer, brokers: o.brokers, logger: o.logger.child({ component: 'dlq' }) })
     await http.register(entityRoutes, { pool })
     const snapshotObjects = o.s3 == null ? null : new SnapshotObjects(createReadClient(o.s3), o.s3.bucket)
     http.addHook('onClose', async () => { snapshotObjects?.s3.destroy() })
@@ -190,8 +196,10 @@ export async function buildApp (o: AppOptions): Promise<App> {
       await http.register(eventStreamRoutes, { hub })
     }
 
+    await http.ready()
+    await health?.ready()
+    await opening
     await control.start()
-    const dlqProducer = producer
     const ingestOut = ingestProducer
     return {
       http,
@@ -214,6 +222,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
       }
     }
   } catch (err) {
+    await opening?.catch(() => {})
     await closeSinks()
     await ingestProducer?.close().catch(() => {})
     await producer?.close().catch(() => {})
