@@ -108,6 +108,8 @@ export async function buildApp (o: AppOptions): Promise<App> {
   // S3 and PostgreSQL) while the runner and the HTTP API are built (CPU): awaited before the
   // API is ready, and before anything is closed on the way out
   let opening: Promise<void> | null = null
+  // the API's servers, closed if start-up fails after they were built (a retried start builds its own)
+  const servers: FastifyInstance[] = []
   try {
     const migrations = await migrate(pool, o.pgSchema, o.sqlDir)
     o.logger.info(migrations, 'schema ready')
@@ -165,6 +167,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     })
     const http = newServer()
     const health = api.healthPort === null ? null : newServer()
+    servers.push(http, ...(health === null ? [] : [health]))
     for (const s of [http, health]) {
       if (s === null) continue
       installErrorHandling(s)
@@ -223,6 +226,7 @@ export async function buildApp (o: AppOptions): Promise<App> {
     }
   } catch (err) {
     await opening?.catch(() => {})
+    for (const s of servers) await s.close().catch(() => {})
     await closeSinks()
     await ingestProducer?.close().catch(() => {})
     await producer?.close().catch(() => {})
