@@ -15,6 +15,7 @@ import { storedInlineEvent, uploadInline } from './inline-upload.ts'
 import { abortUploadsOf, classifyS3Error, createS3Client, withS3Retry } from './s3-ops.ts'
 import type { RetryPolicy } from './s3-ops.ts'
 import { failedEvent, uploadedEvent } from './snapshot-events.ts'
+import type { Cause } from './snapshot-events.ts'
 import { IndexDocumentWriter } from './index-document.ts'
 import { forgetUpload, forgetUploads, upsertIndex } from './snapshot-index.ts'
 import { abortAbandoned, sweepOrphans } from './upload-recovery.ts'
@@ -36,10 +37,8 @@ export interface S3SnapshotSinkOptions {
   /** where every snapshot event is also recorded, slimmed (the same sink as the regular route) */
   eventLog: Sink<EntityEvent>
   /**
-   * false when entity_state is not maintained (SLUICE_PROJECTION=off): a SNAPSHOT_TRIGGERED is
-   * then stored in the log and answered with SNAPSHOT_FAILED (SLUICE_ERR_SNAPSHOT_NO_STATE),
-   * never dumped. A dump of a table nothing updates, indexed with the group's current offsets
-   * as its `covers`, would give a restore a wrong state (default true).
+   * false (SLUICE_PROJECTION=off): triggers are stored and answered with SNAPSHOT_FAILED, never
+   * dumped: nothing keeps entity_state current, so a dump would claim offsets its state lacks
    */
   stateDumps?: boolean
 }
@@ -276,10 +275,7 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
       case 'cancelled': return // its partition was revoked: the new owner reads it again
       case 'rejected':
         w.rejected.push({ origin: item.origin, error: r.error })
-        if (r.failed !== null) {
-          o.rt.metrics.snapshots.inc({ kind: 'chunked', outcome: 'failed' })
-          w.events.push(failedEvent(this.#o.topic, r.failed.snapshotId, 'chunked', r.failed.key, r.error, new Date().toISOString(), { event: r.failed.cause }))
-        }
+        if (r.failed !== null) this.#answerFailed(o, w, r.failed.snapshotId, 'chunked', r.failed.key, r.error, r.failed.cause)
         return
       case 'finished':
         w.indexed.push({ entry: r.entry, at: r.at, cause: r.cause })
@@ -321,10 +317,8 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
   /** Triggers while entity_state is not maintained: stored in the log, answered with SNAPSHOT_FAILED, nothing dumped. */
   #refuse (o: Open, items: TriggerItem[], w: Prepared): void {
     const err = new SluiceError('SLUICE_ERR_SNAPSHOT_NO_STATE', 'no state snapshot: SLUICE_PROJECTION=off, entity_state is not maintained by this worker')
-    const at = new Date().toISOString()
     for (const t of items) {
-      o.rt.metrics.snapshots.inc({ kind: 'state', outcome: 'failed' })
-      w.events.push(failedEvent(this.#o.topic, t.snapshotId, 'state', this.keyOf(t.snapshotId, 'state'), err, at, { event: t.event }))
+      this.#answerFailed(o, w, t.snapshotId, 'state', this.keyOf(t.snapshotId, 'state'), err, t.event)
       w.logged.push(t)
     }
   }
@@ -341,9 +335,14 @@ export class S3SnapshotSink implements Sink<EntityEvent> {
     const err = raw instanceof SluiceError ? raw : classifyS3Error(raw, `snapshot ${snapshotId}`)
     if (!err.poison) throw err
     o.rt.logger.error({ snapshotId, kind, key, code: err.code, err: err.message }, 'snapshot failed')
-    o.rt.metrics.snapshots.inc({ kind, outcome: 'failed' })
     w.rejected.push({ origin: item.origin, error: err })
-    w.events.push(failedEvent(this.#o.topic, snapshotId, kind, key, err, new Date().toISOString(), { event: item.event }))
+    this.#answerFailed(o, w, snapshotId, kind, key, err, item.event)
+  }
+
+  /** A snapshot not made: counted, and its SNAPSHOT_FAILED produced with the batch's events. */
+  #answerFailed (o: Open, w: Prepared, snapshotId: string, kind: SnapshotKind, key: string, err: SluiceError, cause: Cause['event']): void {
+    o.rt.metrics.snapshots.inc({ kind, outcome: 'failed' })
+    w.events.push(failedEvent(this.#o.topic, snapshotId, kind, key, err, new Date().toISOString(), { event: cause }))
   }
 
   /** After a failed lib-storage upload: its multipart uploads aborted (a few attempts), its row gone. */
