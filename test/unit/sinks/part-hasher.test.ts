@@ -19,7 +19,7 @@ const crc = (b: Buffer): string => {
 
 test('objects hashed over their parts in order, each part on its own when asked, objects kept apart', async (t) => {
   const hasher = new PartHasher()
-  const pool = new PartPool(1 << 16, 4)
+  const pool = new PartPool(1 << 18, 4)
   const fill = (seed: number, len: number): Buffer => {
     const b = pool.take()
     for (let i = 0; i < len; i++) b[i] = (i * 31 + seed) & 0xff
@@ -27,7 +27,8 @@ test('objects hashed over their parts in order, each part on its own when asked,
   }
   const a = hasher.open()
   const b = hasher.open()
-  const a1 = fill(1, 1 << 16)
+  // over three of the thread's 64 KiB slices, the last one partial
+  const a1 = fill(1, (1 << 17) + 12345)
   const b1 = fill(2, 1000)
   const a2 = fill(3, 12345)
   // interleaved objects, the part's own hash asked for some
