@@ -21,20 +21,58 @@ for (let a = 0; a < 256; a++) {
   for (let b = 0; b < 256; b++) PAIR_CLASS[a << 8 | b] = (BYTE_CLASS[a] as number) & (BYTE_CLASS[b] as number)
 }
 
+// at most this many characters per string: strings this small are young-generation objects
+// that die at once; a larger one goes to V8's large-object space and the decode costs about
+// three times the CPU (bench/base64-decode.ts)
+const SLICE = 32 * 1024
+
 /**
- * The classes (PLAIN, BASE64) every byte of src[start..end) has, in one pass: the JSON scan
- * asks whether a long string literal is PLAIN and gets, for the same reads, whether it is
- * base64, which a snapshot chunk's data must be (the two as separate passes took 0.38 s of
- * the worker's main thread per 256 MiB of snapshot, one pass 0.31 s). The `=` padding (at
- * most two, at the end) is PLAIN and left out of the BASE64 test.
+ * The classes (PLAIN, BASE64) every byte of src[start..end) has. The JSON scan asks whether a
+ * long string literal is PLAIN and gets whether it is base64, which a snapshot chunk's data
+ * must be. The `=` padding (at most two, at the end) is PLAIN and left out of the BASE64 test.
+ * A span of base64 is answered by Node's native decoder (decodesWhole: 2.8-2.9x the rate of
+ * the table pass, bench/byte-checks.ts); any other span by the table pass.
  */
 export function spanClass (src: Uint8Array, start: number, end: number): number {
+  return decodesWhole(src, start, end) ? PLAIN | BASE64 : tableClass(src, start, end)
+}
+
+// below this many bytes a span goes straight to the table pass (a string and a native call
+// per slice cost more than they save)
+const TRIAL_MIN = 256
+// the trial decode's output, one slice's worth (the process's only thread that decodes here)
+let scratch: Buffer | null = null
+
+/**
+ * Whether src[start..end) is base64 by a trial decode of its whole 4-character groups, slice by
+ * slice (decodeGroups' 32 KiB strings): Node's decoder skips a character outside both
+ * alphabets and stops at an `=`, so a slice of n characters decodes to n / 4 * 3 bytes only
+ * when every one of them is a base64 character; the at most 3 before the padding are looked
+ * up. False for a span shorter than TRIAL_MIN, whatever it holds.
+ */
+export function decodesWhole (src: Uint8Array, start: number, end: number): boolean {
+  if (end - start < TRIAL_MIN) return false
+  const bytes = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)
+  const padEnd = base64End(bytes, start, end)
+  const whole = start + ((padEnd - start) & ~3)
+  for (let i = whole; i < padEnd; i++) if (((BYTE_CLASS[bytes[i] as number] as number) & BASE64) === 0) return false
+  scratch ??= Buffer.allocUnsafe(SLICE / 4 * 3)
+  for (let s = start; s < whole; s += SLICE) {
+    const e = Math.min(s + SLICE, whole)
+    if (scratch.write(bytes.toString('latin1', s, e), 0, 'base64') !== (e - s) / 4 * 3) return false
+  }
+  return true
+}
+
+/**
+ * spanClass by table lookups: four bytes per 32-bit read, two PAIR_CLASS lookups, no branch
+ * (~3-4x the rate of a test per byte, bench/byte-checks.ts).
+ */
+export function tableClass (src: Uint8Array, start: number, end: number): number {
   const padEnd = base64End(src, start, end)
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength)
   let c = PLAIN | BASE64
   let i = start
-  // four bytes per 32-bit read, two PAIR_CLASS lookups, no branch: ~3-4x the rate of a test
-  // per byte (bench/byte-checks.ts)
   for (const last = padEnd - 4; i <= last; i += 4) {
     const w = view.getUint32(i)
     c &= (PAIR_CLASS[w >>> 16] as number) & (PAIR_CLASS[w & 0xffff] as number)
@@ -59,11 +97,6 @@ export function isBase64 (src: Uint8Array): boolean {
 export function base64DecodedLength (src: Uint8Array): number {
   return Math.floor(base64End(src) * 3 / 4)
 }
-
-// at most this many characters per string: strings this small are young-generation objects
-// that die at once; a larger one goes to V8's large-object space and the decode costs about
-// three times the CPU (bench/base64-decode.ts)
-const SLICE = 32 * 1024
 
 /**
  * Decodes `groups` whole groups of 4 characters from src[at..] into dst[to..] (3 bytes each).

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { test } from 'tap'
-import { BASE64, PLAIN, base64DecodedLength, base64End, decodeGroups, decodeTail, isBase64, spanClass } from '../../../src/model/base64-bytes.ts'
+import { BASE64, PLAIN, base64DecodedLength, base64End, decodeGroups, decodeTail, decodesWhole, isBase64, spanClass, tableClass } from '../../../src/model/base64-bytes.ts'
 
 function decode (text: string): Buffer {
   const src = Buffer.from(text)
@@ -65,5 +65,28 @@ test('property: spanClass of any span is its PLAIN (no byte below 0x20, no backs
     const base64 = /^[A-Za-z0-9+/_-]*={0,2}$/.test(span.toString('latin1'))
     return spanClass(buf, start, end) === ((plain ? PLAIN : 0) | (base64 ? BASE64 : 0))
   }), { numRuns: 3000 })
+  t.pass()
+})
+
+test('property: long spans, base64 with up to three foreign bytes anywhere, across the trial decode\'s 32 KiB slices', async (t) => {
+  // any byte that is not of either alphabet, '=' among them, and ones the decoders treat apart
+  const foreign = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0x3d, 0x20, 0x0a, 0x09, 0x0d, 0x0c, 0x5c, 0x22, 0x00, 0x80, 0xff, 0x2e, 0x2c))
+  const insert = fc.record({ at: fc.nat(), byte: foreign })
+  fc.assert(fc.property(fc.integer({ min: 256, max: 100_000 }), fc.boolean(), fc.nat(2), fc.array(insert, { maxLength: 3 }), fc.nat(8),
+    (len, url, pad, inserts, lead) => {
+      let text = randomBytes(Math.ceil(len * 3 / 4)).toString(url ? 'base64url' : 'base64').replace(/=+$/, '').slice(0, len) + '='.repeat(pad)
+      for (const { at, byte } of inserts) {
+        const i = at % (text.length + 1)
+        text = text.slice(0, i) + String.fromCharCode(byte) + text.slice(i)
+      }
+      const buf = Buffer.concat([Buffer.alloc(lead, 0x41), Buffer.from(text, 'latin1'), Buffer.from('"')])
+      const start = lead
+      const end = lead + text.length
+      const plain = ![...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\\')
+      const base64 = /^[A-Za-z0-9+/_-]*={0,2}$/.test(text)
+      const expected = (plain ? PLAIN : 0) | (base64 ? BASE64 : 0)
+      // the trial decode says base64 exactly when it is (the table pass answers the rest)
+      return decodesWhole(buf, start, end) === base64 && spanClass(buf, start, end) === expected && tableClass(buf, start, end) === expected
+    }), { numRuns: 400 })
   t.pass()
 })
