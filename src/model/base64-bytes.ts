@@ -1,7 +1,7 @@
 /**
  * Base64 from bytes to bytes: a chunk's data arrives as the ASCII bytes of its base64 (a
- * BulkString of the Kafka message), is checked here (spanClass, in the same pass as the JSON
- * scan's own check of the literal, or isBase64) and decoded into the upload's part buffer.
+ * BulkString of the Kafka message), is checked here (spanClass, which answers the JSON scan's
+ * own check of the literal too, or isBase64) and decoded into the upload's part buffer.
  * Both alphabets (standard and URL-safe) are accepted, as Buffer.from(text, 'base64') does.
  */
 const DECODE = new Int8Array(256).fill(-1)
@@ -30,7 +30,7 @@ const SLICE = 32 * 1024
  * The classes (PLAIN, BASE64) every byte of src[start..end) has. The JSON scan asks whether a
  * long string literal is PLAIN and gets whether it is base64, which a snapshot chunk's data
  * must be. The `=` padding (at most two, at the end) is PLAIN and left out of the BASE64 test.
- * A span of base64 is answered by Node's native decoder (decodesWhole: 2.8-2.9x the rate of
+ * A span of base64 is answered by Node's native decoder (decodesWhole: 2.7-2.9x the rate of
  * the table pass, bench/byte-checks.ts); any other span by the table pass.
  */
 export function spanClass (src: Uint8Array, start: number, end: number): number {
